@@ -1,0 +1,54 @@
+"""The seam every model family plugs into: build features, train a challenger, evaluate, score.
+
+A family module (`ml/families/<name>.py`) exposes `FAMILY = ModelFamily(...)`. The generic parts —
+registering challengers, the champion/challenger decision, writing marts with lineage — live in
+`ml.registry`, `ml.promotion` and `ml.marts`, so a family only supplies what is specific to it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ml.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version, as scoring and promotion see it."""
+
+    name: str
+    version: str
+    run_id: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass
+class Evaluation:
+    """Metrics of challenger, champion and naive baseline on the same fresh holdout.
+
+    `pairwise` holds metrics that compare challenger with champion directly (e.g. the adjusted Rand
+    index of two segmentations of the same customers).
+    """
+
+    challenger: dict[str, float]
+    baseline: dict[str, float]
+    champion: dict[str, float] | None = None
+    pairwise: dict[str, float] = field(default_factory=dict)
+    holdout: str = ""  # what the holdout was, in words, for the promotion record
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str  # MLflow registered model name; policy file config/policies/<name>.yaml
+    mart: str  # the marts.* table its scoring writes
+    build_features: Callable[["Warehouse", dt.date], list[str]]
+    train: Callable[["Warehouse", dt.date], ModelRef]
+    evaluate: Callable[["Warehouse", dt.date, ModelRef, "ModelRef | None"], Evaluation]
+    score: Callable[["Warehouse", dt.date, ModelRef], int]
+    description: str = ""

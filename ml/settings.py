@@ -1,0 +1,46 @@
+"""Non-secret defaults in one place. Importing this module has no side effects.
+
+Secrets and deployment choices come from the environment:
+  AIRFLOW_CONN_WAREHOUSE  warehouse URL (duckdb:///path or postgresql://user@host:port/db)
+  MLFLOW_TRACKING_URI     MLflow tracking server or store
+  VALUEFLOW_HOME          where state lives (default: <repo>/var)
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ("raw", "features", "marts", "ops")
+
+
+def state_dir() -> Path:
+    """Folder holding all local state: warehouse file, MLflow store, Data Docs, Airflow home."""
+    return Path(os.environ.get("VALUEFLOW_HOME", REPO_ROOT / "var")).resolve()
+
+
+def warehouse_url() -> str:
+    return os.environ.get("AIRFLOW_CONN_WAREHOUSE") or f"duckdb:///{state_dir() / 'warehouse.duckdb'}"
+
+
+def mlflow_tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+
+def mlflow_artifact_root() -> str:
+    return os.environ.get("MLFLOW_ARTIFACT_ROOT") or (state_dir() / "mlartifacts").as_uri()
+
+
+def data_docs_dir() -> Path:
+    return state_dir() / "data_docs"
+
+
+def expectations_dir() -> Path:
+    return REPO_ROOT / "expectations"
+
+
+def policies_dir() -> Path:
+    return REPO_ROOT / "config" / "policies"
+
+
+EXPERIMENT_PREFIX = os.environ.get("VALUEFLOW_EXPERIMENT_PREFIX", "valueflow")

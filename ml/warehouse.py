@@ -1,0 +1,323 @@
+"""One small interface over the two warehouses: a DuckDB file (default) and PostgreSQL (production).
+
+Bulk writes never go row by row: DuckDB inserts from a registered Arrow table, PostgreSQL receives
+CSV through COPY. Every replace (a whole table, or one as-of-date partition) is one transaction, so
+readers see the old rows or the new ones and a failure mid-write leaves the old rows in place.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import io
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ml import settings
+
+_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+_COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation failed; the message names the table and what was wrong."""
+
+
+def _check_table(table: str) -> str:
+    if not _TABLE_NAME.match(table):
+        raise WarehouseError(f"table name {table!r} must look like schema.table (lower case)")
+    return table
+
+
+def _sql_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_integer(arrow_type):
+        return "BIGINT"
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return "DOUBLE PRECISION"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    if pa.types.is_null(arrow_type) or pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "TEXT"
+    raise WarehouseError(f"no warehouse column type for Arrow type {arrow_type}")
+
+
+def to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """Arrow table with warehouse-friendly types (microsecond timestamps, no index, no tz)."""
+    for column in frame.columns:
+        if not _COLUMN_NAME.match(str(column)):
+            raise WarehouseError(f"column name {column!r} is not a lower-case identifier")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    fields = []
+    for field in table.schema:
+        kind = field.type
+        if pa.types.is_timestamp(kind):
+            kind = pa.timestamp("us")
+        elif pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+            kind = pa.string()
+        elif pa.types.is_dictionary(kind):
+            kind = pa.string()
+        fields.append(pa.field(field.name, kind))
+    return table.cast(pa.schema(fields))
+
+
+@dataclass(frozen=True)
+class WarehouseLocation:
+    dialect: str  # "duckdb" or "postgres"
+    target: str  # file path for DuckDB, libpq conninfo URL for PostgreSQL
+
+    @classmethod
+    def parse(cls, url: str) -> "WarehouseLocation":
+        parsed = urlparse(url)
+        if parsed.scheme == "duckdb":
+            path = unquote(parsed.netloc + parsed.path)
+            return cls("duckdb", path or ":memory:")
+        if parsed.scheme in ("postgres", "postgresql"):
+            return cls("postgres", "postgresql://" + url.split("://", 1)[1])
+        raise WarehouseError(
+            f"warehouse URL {url!r} is neither duckdb:///path nor postgresql://user@host:port/db"
+        )
+
+
+class Warehouse:
+    """A connection to the warehouse. Use as a context manager, or call close()."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or settings.warehouse_url()
+        self.location = WarehouseLocation.parse(self.url)
+        self.dialect = self.location.dialect
+        if self.dialect == "duckdb":
+            import duckdb
+
+            if self.location.target != ":memory:":
+                from pathlib import Path
+
+                Path(self.location.target).parent.mkdir(parents=True, exist_ok=True)
+            self._con = duckdb.connect(self.location.target)
+        else:
+            import psycopg
+
+            self._con = psycopg.connect(self.location.target, autocommit=True)
+        self._in_transaction = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> "Warehouse":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Warehouse"]:
+        """All statements inside commit together or not at all."""
+        if self._in_transaction:
+            yield self
+            return
+        self._in_transaction = True
+        try:
+            if self.dialect == "duckdb":
+                self._con.execute("BEGIN TRANSACTION")
+                try:
+                    yield self
+                except BaseException:
+                    self._con.execute("ROLLBACK")
+                    raise
+                self._con.execute("COMMIT")
+            else:
+                with self._con.transaction():
+                    yield self
+        finally:
+            self._in_transaction = False
+
+    # -- statements ----------------------------------------------------------------------------
+    def execute(self, sql: str) -> None:
+        if self.dialect == "duckdb":
+            self._con.execute(sql)
+        else:
+            with self._con.cursor() as cur:
+                cur.execute(sql)
+
+    def ensure_schemas(self) -> None:
+        for schema in settings.SCHEMAS:
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run a SELECT and return a DataFrame with normalised dtypes (datetimes, floats)."""
+        if self.dialect == "duckdb":
+            return _normalise(self._con.execute(sql).fetch_df())
+        with self._con.cursor() as cur:
+            cur.execute(sql)
+            columns = [c.name for c in cur.description]
+            return _normalise(pd.DataFrame(cur.fetchall(), columns=columns))
+
+    def query_batches(self, sql: str, batch_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+        """Stream a SELECT in batches so memory stays flat whatever the result size."""
+        if self.dialect == "duckdb":
+            reader = self._con.sql(sql).to_arrow_reader(batch_rows)
+            for batch in reader:
+                yield _normalise(batch.to_pandas())
+            return
+        # A server-side cursor needs a transaction; it is read-only so committing it is harmless.
+        with self._con.transaction(), self._con.cursor(name="valueflow_batches") as cur:
+            cur.itersize = batch_rows
+            cur.execute(sql)
+            columns = None
+            while rows := cur.fetchmany(batch_rows):
+                columns = columns or [c.name for c in cur.description]
+                yield _normalise(pd.DataFrame(rows, columns=columns))
+
+    def scalar(self, sql: str) -> Any:
+        frame = self.query(sql)
+        return None if frame.empty else frame.iat[0, 0]
+
+    def table_exists(self, table: str) -> bool:
+        schema, name = _check_table(table).split(".")
+        found = self.query(
+            "SELECT count(*) AS n FROM information_schema.tables "
+            f"WHERE table_schema = '{schema}' AND table_name = '{name}'"
+        )
+        return int(found.iat[0, 0]) > 0
+
+    def columns(self, table: str) -> list[str]:
+        schema, name = _check_table(table).split(".")
+        found = self.query(
+            "SELECT column_name FROM information_schema.columns "
+            f"WHERE table_schema = '{schema}' AND table_name = '{name}' ORDER BY ordinal_position"
+        )
+        return list(found["column_name"])
+
+    def row_count(self, table: str, where: str | None = None) -> int:
+        clause = f" WHERE {where}" if where else ""
+        return int(self.scalar(f"SELECT count(*) FROM {_check_table(table)}{clause}"))
+
+    # -- bulk writes ---------------------------------------------------------------------------
+    def replace_table(self, table: str, frames: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
+        """Atomically replace a whole table with new rows (the table is created from the first frame)."""
+        return self._write(table, frames, delete_where=None, drop_first=True)
+
+    def replace_partition(
+        self, table: str, frames: pd.DataFrame | Iterable[pd.DataFrame], partition: Mapping[str, Any]
+    ) -> int:
+        """Atomically replace the rows matching `partition` (e.g. {"as_of_date": D}) with new rows.
+
+        Idempotent: running it twice with the same rows leaves one copy. If writing any chunk fails,
+        the transaction rolls back and the previous rows of that partition stay.
+        """
+        if not partition:
+            raise WarehouseError(f"replace_partition on {table} needs at least one partition key")
+        where = " AND ".join(f"{_ident(k)} = {sql_literal(v)}" for k, v in partition.items())
+        return self._write(table, frames, delete_where=where, drop_first=False)
+
+    def append(self, table: str, frames: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
+        return self._write(table, frames, delete_where=None, drop_first=False, append_only=True)
+
+    def _write(self, table, frames, delete_where, drop_first, append_only=False) -> int:
+        _check_table(table)
+        chunks = [frames] if isinstance(frames, pd.DataFrame) else frames
+        written = 0
+        with self.transaction():
+            prepared = False
+            for chunk in chunks:
+                arrow = to_arrow(chunk)
+                if not prepared:
+                    self._prepare_target(table, arrow.schema, delete_where, drop_first, append_only)
+                    prepared = True
+                if arrow.num_rows:
+                    self._bulk_insert(table, arrow)
+                    written += arrow.num_rows
+            if not prepared:
+                raise WarehouseError(f"no data frames were given to write into {table}")
+        return written
+
+    def _prepare_target(self, table, schema: pa.Schema, delete_where, drop_first, append_only) -> None:
+        if drop_first:
+            self.execute(f"DROP TABLE IF EXISTS {table}")
+        if not self.table_exists(table):
+            columns = ", ".join(f"{_ident(f.name)} {_sql_type(f.type)}" for f in schema)
+            self.execute(f"CREATE TABLE {table} ({columns})")
+            return
+        existing = set(self.columns(table))
+        missing = [f.name for f in schema if f.name not in existing]
+        if missing:
+            raise WarehouseError(f"{table} has no column(s) {missing}; existing columns: {sorted(existing)}")
+        if delete_where:
+            self.execute(f"DELETE FROM {table} WHERE {delete_where}")
+
+    def _bulk_insert(self, table: str, arrow: pa.Table) -> None:
+        column_list = ", ".join(_ident(n) for n in arrow.column_names)
+        if self.dialect == "duckdb":
+            self._con.register("_valueflow_incoming", arrow)
+            try:
+                self._con.execute(
+                    f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM _valueflow_incoming"
+                )
+            finally:
+                self._con.unregister("_valueflow_incoming")
+            return
+        buffer = io.BytesIO()
+        pacsv.write_csv(arrow, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        with self._con.cursor() as cur:
+            with cur.copy(f"COPY {table} ({column_list}) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(buffer.getvalue())
+
+
+def _ident(name: str) -> str:
+    if not _COLUMN_NAME.match(name):
+        raise WarehouseError(f"{name!r} is not a valid column name")
+    return name
+
+
+def sql_literal(value: Any) -> str:
+    """Render a Python value as a SQL literal both dialects read the same way."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give both dialects' results the same dtypes: datetime64 for dates, float for decimals."""
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype != object:
+            if str(series.dtype).startswith("datetime64") and getattr(series.dt, "tz", None) is not None:
+                frame[column] = series.dt.tz_localize(None)
+            continue
+        sample = series.dropna()
+        if sample.empty:
+            continue
+        first = sample.iloc[0]
+        if isinstance(first, decimal.Decimal):
+            frame[column] = pd.to_numeric(series.astype("float64"))
+        elif isinstance(first, (dt.date, dt.datetime)):
+            frame[column] = pd.to_datetime(series)
+    return frame
+
+
+def connect(url: str | None = None) -> Warehouse:
+    """Open the warehouse named by `url`, or by AIRFLOW_CONN_WAREHOUSE, or the default DuckDB file."""
+    warehouse = Warehouse(url)
+    warehouse.ensure_schemas()
+    return warehouse
