@@ -19,5 +19,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+BENCH_CUSTOMERS ?= 10000 100000
+bench: $(STAMP)  # slow (tens of minutes on 2 cores); figures and how to read them: docs/benchmarks.md
+	$(PY) -m ml bench --customers $(BENCH_CUSTOMERS)
+
 clean:
 	rm -rf var .pytest_cache

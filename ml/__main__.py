@@ -58,6 +58,32 @@ def _status(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from ml.bench import report
+    from ml.bench.runner import BenchConfig, bench_command, run_benchmark
+
+    config = BenchConfig(sizes=args.customers, seed=args.seed, to_sql_max_rows=args.to_sql_max_rows,
+                         duckdb_to_sql_max_rows=args.duckdb_to_sql_max_rows, dag_run=not args.no_dag_run, keep=args.keep)
+    machine = report.describe_machine(config.pg_admin_url)
+    earlier = report.load_results(args.results) if args.merge else None
+
+    def save(results: dict) -> None:
+        combined = report.merge(earlier, report.finish(results, bench_command(), machine))
+        report.save_results(combined, args.results)
+        report.write_markdown(combined, Path(args.out))
+
+    results = run_benchmark(config, progress=save)
+    save(results)
+    print(f"\nresults in {args.out} (raw figures: {args.results})")
+    if not args.no_mlflow:
+        run_id = report.log_to_mlflow(report.finish(results, bench_command(), machine), Path(args.out))
+        print(f"logged to MLflow experiment valueflow-{report.EXPERIMENT}, run {run_id}")
+    failed = [s["stage"] for size in results["sizes"] for s in size["stages"] if not s["ok"]]
+    if failed:
+        print(f"stages that failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml", description="ValueFlow command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +109,22 @@ def main(argv: list[str] | None = None) -> int:
     rollback.set_defaults(func=_rollback)
     status = commands.add_parser("status", help="print where everything is, marts and champions")
     status.set_defaults(func=_status)
+    bench = commands.add_parser("bench", help="measure every stage (time, CPU, memory) against what users would otherwise do")
+    bench.add_argument("--customers", type=int, nargs="+", default=[10_000],
+                       help="shop sizes, e.g. --customers 10000 100000 (about 58 order lines per customer)")
+    bench.add_argument("--seed", type=int, default=7)
+    bench.add_argument("--out", default="docs/benchmarks.md", help="Markdown file whose results block is replaced")
+    bench.add_argument("--to-sql-max-rows", dest="to_sql_max_rows", type=int, default=100_000,
+                       help="most rows pandas.to_sql writes into PostgreSQL; rows/s are compared")
+    bench.add_argument("--duckdb-to-sql-max-rows", dest="duckdb_to_sql_max_rows", type=int, default=2_000,
+                       help="most rows pandas.to_sql writes into DuckDB (about 100 rows/s there)")
+    bench.add_argument("--results", default="docs/benchmarks.json", help="raw figures (JSON) behind the Markdown")
+    bench.add_argument("--merge", action="store_true",
+                       help="keep the sizes of an earlier --results file that this run does not measure again")
+    bench.add_argument("--no-dag-run", action="store_true", help="leave out the whole pipeline under Airflow")
+    bench.add_argument("--no-mlflow", action="store_true", help="do not log the results to MLflow")
+    bench.add_argument("--keep", action="store_true", help="keep each size's workspace under var/bench/")
+    bench.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     return args.func(args)
 

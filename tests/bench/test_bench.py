@@ -1,0 +1,141 @@
+"""The benchmark harness: the pandas features it compares against equal the SQL ones, and a run on a
+tiny shop reports every stage. Timings are never asserted here; they belong in docs/benchmarks.md."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml import features
+from ml.bench import pandas_features, report
+from ml.bench.runner import RECOMMENDER_FITS, BenchConfig, run_benchmark
+from ml.families import FAMILY_MODULES
+
+
+def assert_same_features(sql: pd.DataFrame, computed: pd.DataFrame) -> None:
+    sql = sql.sort_values("customer_id").reset_index(drop=True)
+    computed = computed.sort_values("customer_id").reset_index(drop=True)
+    assert list(computed.columns) == list(features.USER_FEATURE_COLUMNS)
+    assert computed["customer_id"].astype(str).tolist() == sql["customer_id"].astype(str).tolist()
+    for column in features.USER_FEATURE_COLUMNS:
+        if column == "customer_id":
+            continue
+        left, right = sql[column], computed[column]
+        if column == "as_of_date":
+            assert (pd.to_datetime(left) == pd.to_datetime(right)).all()
+        else:
+            np.testing.assert_allclose(left.astype("float64"), right.astype("float64"), rtol=1e-9, atol=1e-9,
+                                       equal_nan=True, err_msg=column)
+
+
+@pytest.mark.parametrize("days_before", [0, 200])
+def test_pandas_features_equal_the_warehouse_sql_on_a_small_shop(loaded_warehouse, small_shop_as_of, days_before):
+    as_of = small_shop_as_of - dt.timedelta(days=days_before)
+    features.build_user_features(loaded_warehouse, as_of)
+    assert_same_features(features.read_user_features(loaded_warehouse, as_of),
+                         pandas_features.build_user_features_pandas(loaded_warehouse, as_of))
+
+
+def _line(customer, invoice, product, quantity, price, ts, is_return=False):
+    return {"customer_id": customer, "invoice_id": invoice, "product_id": product, "quantity": quantity,
+            "unit_price": price, "invoice_ts": pd.Timestamp(ts), "is_return": is_return}
+
+
+def test_pandas_features_follow_the_sql_on_edge_cases(warehouse):
+    """Fees, guests, returns, lines on the as-of date, carts bought within and after 7 days, no category."""
+    as_of = dt.date(2025, 3, 1)
+    lines = pd.DataFrame([
+        _line("a", "1", "P1", 2, 5.0, "2025-01-10 10:00"),
+        _line("a", "1", "POST", 1, 9.0, "2025-01-10 10:00"),  # a fee: not merchandise
+        _line("a", "C2", "P1", -1, 5.0, "2025-01-20 10:00", True),
+        _line("a", "3", "P2", 1, 4.0, "2024-01-05 10:00"),
+        _line("a", "4", "P1", 3, 5.0, "2025-03-01 00:00"),  # on the as-of date: the future
+        _line(None, "5", "P1", 4, 5.0, "2025-02-01 10:00"),  # guest
+        _line("b", "6", "P3", 1, 10.0, "2023-12-01 10:00"),  # inactive (over a year ago)
+        _line("c", "C7", "P1", -2, 5.0, "2025-02-10 10:00", True),  # only a return: no row
+    ])
+    products = pd.DataFrame({"product_id": ["P1", "P2", "P3"], "category": ["home", None, "toys"]})
+    events = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "a", "b", None],
+        "product_id": ["P1", "P1", "P2", "P1", "P3", "P1"],
+        "event_type": ["cart", "cart", "cart", "view", "view", "cart"],
+        "event_ts": pd.to_datetime(["2025-01-09 10:00", "2025-01-09 10:00", "2023-12-01 10:00", "2025-01-09 09:00",
+                                    "2025-02-28 23:00", "2025-01-01 00:00"]),
+    })
+    warehouse.replace_table("raw.order_lines", lines)
+    warehouse.replace_table("raw.products", products)
+    warehouse.replace_table("raw.events", events)
+    features.build_user_features(warehouse, as_of)
+    sql = features.read_user_features(warehouse, as_of)
+    assert_same_features(sql, pandas_features.build_user_features_pandas(warehouse, as_of))
+    row = sql.set_index("customer_id").loc["a"]
+    assert row["cart_to_purchase"] == pytest.approx(1 / 3)  # one distinct cart (of three) bought within 7 days
+    # Without events the comparison holds too (views and carts are 0, cart_to_purchase missing).
+    warehouse.execute("DROP TABLE raw.events")
+    features.build_user_features(warehouse, as_of)
+    assert_same_features(features.read_user_features(warehouse, as_of),
+                         pandas_features.build_user_features_pandas(warehouse, as_of))
+
+
+def test_growth_exponent_reads_linear_as_one():
+    assert report.growth_exponent(10_000, 2.0, 100_000, 20.0) == pytest.approx(1.0)
+    assert report.growth_exponent(10_000, 2.0, 100_000, 200.0) == pytest.approx(2.0)
+    assert report.growth_exponent(10_000, None, 100_000, 3.0) is None
+
+
+def test_markdown_block_is_replaced_and_prose_kept(tmp_path):
+    path = tmp_path / "benchmarks.md"
+    path.write_text(f"# Benchmarks\n\nprose before\n\n{report.START_MARKER}\nold\n{report.END_MARKER}\n\nprose after\n")
+    results = {"sizes": [], "recommender": "not available (test)", "families": ["segmentation"], "als": {},
+               "to_sql_max_rows": 1, "seed": 1}
+    report.write_markdown(report.finish(results, "python -m ml bench --customers 1", {"cpu": "test"}), path)
+    text = path.read_text()
+    assert "prose before" in text and "prose after" in text and "old" not in text
+    assert "python -m ml bench --customers 1" in text and text.count(report.START_MARKER) == 1
+
+
+@pytest.mark.integration
+def test_harness_runs_on_a_tiny_shop_and_reports_every_stage(state_home, tmp_path):
+    config = BenchConfig(sizes=[300], workdir=tmp_path / "bench", to_sql_max_rows=300, duckdb_to_sql_max_rows=50)
+    results = run_benchmark(config, log=lambda line: None)
+    (size,) = results["sizes"]
+    stages = {s["stage"]: s for s in size["stages"]}
+    expected = ["generate", "ingest", "validate", "publish", "features_sql", "features_pandas",
+                "write:duckdb:project", "write:duckdb:to_sql", "write:postgres:project", "write:postgres:to_sql",
+                "dag_run"]
+    for family, _, _ in FAMILY_MODULES:
+        expected += [f"{step}:{family}" for step in ("features", "train", "promote", "score")]
+    if results["recommender"] == "available":
+        expected += ["recommender_matrix", *(f"recommender:{kind}" for kind in RECOMMENDER_FITS)]
+    else:
+        assert results["recommender"].startswith("not available")
+    failed = {name: s["error"] for name, s in stages.items() if not s["ok"]}
+    assert failed == {}
+    assert set(expected) <= set(stages)
+    for s in stages.values():
+        assert s["wall_s"] >= 0 and s["cpu_s"] >= 0 and s["peak_rss_mib"] > 0
+    assert stages["features_sql"]["info"]["rows"] == stages["features_pandas"]["info"]["rows"]
+    assert stages["write:postgres:to_sql"]["info"]["rows"] == 300
+    assert stages["write:duckdb:to_sql"]["info"]["rows"] == 50
+    assert not (tmp_path / "bench" / "customers_300").exists()  # the workspace is thrown away
+
+    import psycopg
+
+    with psycopg.connect(config.pg_admin_url) as admin:
+        left = admin.execute("SELECT count(*) FROM pg_database WHERE datname = %s",
+                             (results["postgres_database"],)).fetchone()[0]
+    assert left == 0
+
+    markdown = report.write_markdown(report.finish(results, "python -m ml bench --customers 300", {}),
+                                     tmp_path / "benchmarks.md")
+    text = markdown.read_text()
+    for heading in ("Mart writes", "Features: warehouse SQL vs pandas", "Recommender training", "Every stage at 300"):
+        assert heading in text
+    run_id = report.log_to_mlflow(results, markdown)
+    import mlflow
+
+    run = mlflow.get_run(run_id)
+    assert mlflow.get_experiment(run.info.experiment_id).name == "valueflow-benchmarks"
+    assert "features_sql.n300.wall_s" in run.data.metrics
