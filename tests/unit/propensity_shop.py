@@ -21,7 +21,7 @@ def make_shop(n_customers: int = 200, days: int = 540, seed: int = 0, start: str
             t += rng.exponential(1 / rate)
             if t > min(stop, days):
                 break
-            ts = t0 + pd.Timedelta(days=float(t))
+            ts = (t0 + pd.Timedelta(days=float(t))).floor("s")
             inv = f"I{c:04d}-{len(rows)}"
             for line in range(rng.integers(1, 4)):
                 rows.append((inv, line, f"P{rng.integers(20):02d}", "item", int(rng.integers(1, 5)),

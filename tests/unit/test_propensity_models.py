@@ -109,3 +109,20 @@ def test_training_failure_cases(splits):
         train_propensity_model("lightgbm", fit.select(fit.labels == 0), val)
     with pytest.raises(ValueError, match="recency_days"):
         train_propensity_model("lightgbm", fit, val).predict_proba(val.inputs.drop(columns="recency_days"))
+
+
+def test_pyfunc_takes_the_training_input_and_enforces_its_signature(splits, tmp_path):
+    import mlflow
+
+    from ml.propensity.pyfunc import save_propensity_pyfunc
+
+    fit, val, holdout = splits
+    model = train_propensity_model("lightgbm", fit, val, seed=0)
+    path = save_propensity_pyfunc(model, tmp_path / "pyfunc", holdout.inputs.head(5))
+    loaded = mlflow.pyfunc.load_model(str(path))
+    assert "seq_orders_l00" in loaded.metadata.get_input_schema().input_names()
+    out = loaded.predict(holdout.inputs)
+    np.testing.assert_allclose(out["p_purchase_30d"], model.predict_proba(holdout.inputs))
+    np.testing.assert_allclose(out["churn_risk"], 1 - out["p_purchase_30d"])
+    with pytest.raises(Exception, match="recency_days"):
+        loaded.predict(holdout.inputs.drop(columns="recency_days"))
