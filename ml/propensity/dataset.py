@@ -32,10 +32,10 @@ class Examples:
 
 def build_examples_at(order_lines: pd.DataFrame, origin, events: pd.DataFrame | None = None,
                       weeks: int = WEEKS, horizon_days: int = HORIZON_DAYS,
-                      active_days: int = ACTIVE_DAYS) -> Examples:
+                      active_days: int = ACTIVE_DAYS, products: pd.DataFrame | None = None) -> Examples:
     """Examples for the customers active at one origin."""
     customers = select_active_customers(order_lines, origin, active_days)
-    inputs = build_model_input(order_lines, origin, customers, events, weeks)
+    inputs = build_model_input(order_lines, origin, customers, events, weeks, products)
     labels = label_purchases(order_lines, customers, origin, horizon_days).to_numpy()
     origins = np.full(len(customers), to_timestamp(origin).to_datetime64())
     return Examples(inputs, labels.astype(np.int8), origins)
@@ -43,13 +43,13 @@ def build_examples_at(order_lines: pd.DataFrame, origin, events: pd.DataFrame | 
 
 def build_training_examples(order_lines: pd.DataFrame, as_of, n_origins: int = 6, step_days: int = 28,
                             events: pd.DataFrame | None = None, weeks: int = WEEKS,
-                            horizon_days: int = HORIZON_DAYS) -> Examples:
+                            horizon_days: int = HORIZON_DAYS, products: pd.DataFrame | None = None) -> Examples:
     """Examples from `n_origins` past origins, newest first; origins with no active customer are skipped.
 
     Raises:
         ValueError: when no origin has an active customer (history too short for the window).
     """
-    parts = [build_examples_at(order_lines, o, events, weeks, horizon_days)
+    parts = [build_examples_at(order_lines, o, events, weeks, horizon_days, products=products)
              for o in plan_rolling_origins(as_of, n_origins, step_days, horizon_days)]
     parts = [p for p in parts if len(p)]
     if not parts:

@@ -3,7 +3,7 @@
 Two tables, both partitioned by the run's as-of date D and holding one slice per origin o:
 
 * `features.propensity_static`  customer × origin: the static features of `inputs.STATIC_FEATURES`
-  for customers active at o, and `label` (orders in [o, o + 30 days)); NULL at o = D (to score).
+  (`features.user_features` as it was at o, plus this family's extras) for customers active at o, and `label` (orders in [o, o + 30 days)); NULL at o = D (to score).
 * `features.propensity_weekly`  customer × origin × week_lag: the weekly channels, sparse (weeks
   without activity are absent and read back as zeros).
 
@@ -17,14 +17,18 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from ml.data import merchandise_predicate
+from ml.features import ACTIVE_DAYS, user_features_sql
 from ml.propensity.dataset import Examples
-from ml.propensity.inputs import CHANNELS, STATIC_FEATURES, WEEKS, assemble_model_input
-from ml.propensity.labels import ACTIVE_DAYS, HORIZON_DAYS, to_timestamp
+from ml.propensity.inputs import CHANNELS, STATIC_FEATURES, USER_FEATURES, WEEKS, assemble_model_input
+from ml.propensity.labels import HORIZON_DAYS, to_timestamp
 
 STATIC_TABLE = "features.propensity_static"
 WEEKLY_TABLE = "features.propensity_weekly"
-_PURCHASE = "customer_id IS NOT NULL AND quantity > 0 AND NOT COALESCE(is_return, FALSE)"
-_RETURN = "customer_id IS NOT NULL AND (quantity < 0 OR COALESCE(is_return, FALSE))"
+# the same line definitions as ml.propensity.labels (and ml.features)
+_PURCHASE = f"customer_id IS NOT NULL AND NOT is_return AND {merchandise_predicate()}"
+_ORDER = f"{_PURCHASE} AND quantity > 0"
+_RETURN = f"customer_id IS NOT NULL AND is_return AND {merchandise_predicate()}"
 
 
 def _ts(day) -> str:
@@ -52,60 +56,45 @@ def create_tables_sql() -> list[str]:
 
 
 def static_features_sql(as_of, origin, has_events: bool, with_label: bool,
-                        horizon_days: int = HORIZON_DAYS, active_days: int = ACTIVE_DAYS) -> str:
-    """INSERT ... SELECT of the static features (and label) of customers active at `origin`."""
+                        horizon_days: int = HORIZON_DAYS) -> str:
+    """INSERT ... SELECT of the static features (and label) of customers active at `origin`.
+
+    The user features are `ml.features.user_features_sql` evaluated at the origin (so each origin
+    sees exactly what the nightly user_features table would have shown that day), joined with this
+    family's extras and the label.
+    """
     o = _ts(origin)
     events = (f"SELECT customer_id, SUM(CASE WHEN event_type = 'view' THEN 1 ELSE 0 END) AS views_30d, "
               f"SUM(CASE WHEN event_type = 'cart' THEN 1 ELSE 0 END) AS carts_30d FROM raw.events "
               f"WHERE customer_id IS NOT NULL AND event_ts < {o} AND event_ts >= {o} - INTERVAL '30 days' "
               f"GROUP BY customer_id") if has_events else \
         "SELECT CAST(NULL AS TEXT) AS customer_id, 0 AS views_30d, 0 AS carts_30d WHERE 1 = 0"
-    label = (f"CASE WHEN l.customer_id IS NULL THEN 0 ELSE 1 END" if with_label else "CAST(NULL AS INTEGER)")
+    label = "CASE WHEN l.customer_id IS NULL THEN 0 ELSE 1 END" if with_label else "CAST(NULL AS INTEGER)"
+    user_columns = ",\n       ".join(f"CAST(uf.{c} AS DOUBLE PRECISION)" for c in USER_FEATURES)
     return f"""
 INSERT INTO {STATIC_TABLE} (as_of_date, origin_date, customer_id, {", ".join(STATIC_FEATURES)}, label)
-WITH buys AS (
-    SELECT customer_id, invoice_id, product_id, quantity, quantity * unit_price AS spend, invoice_ts
-    FROM raw.order_lines WHERE {_PURCHASE} AND invoice_ts < {o}
-), orders AS (
-    SELECT customer_id, invoice_id, MIN(invoice_ts) AS ts, SUM(spend) AS spend
-    FROM buys GROUP BY customer_id, invoice_id
-), per_customer AS (
-    SELECT customer_id, MIN(ts) AS first_ts, MAX(ts) AS last_ts, COUNT(*) AS frequency, SUM(spend) AS monetary,
-           SUM(CASE WHEN ts >= {o} - INTERVAL '90 days' THEN 1 ELSE 0 END) AS orders_90d,
-           SUM(CASE WHEN ts >= {o} - INTERVAL '90 days' THEN spend ELSE 0 END) AS spend_90d
-    FROM orders GROUP BY customer_id
-    HAVING MAX(ts) >= {o} - INTERVAL '{active_days} days'
-), units AS (
-    SELECT customer_id, SUM(quantity) AS units, COUNT(DISTINCT product_id) AS distinct_products
-    FROM buys GROUP BY customer_id
-), returned AS (
-    SELECT customer_id, SUM(ABS(quantity)) AS returned
-    FROM raw.order_lines WHERE {_RETURN} AND invoice_ts < {o} GROUP BY customer_id
+WITH uf AS ({user_features_sql(to_timestamp(origin).date(), has_events)}
+), rhythm AS (
+    SELECT customer_id,
+           {_days_between("MIN(invoice_ts)", "MAX(invoice_ts)")} / NULLIF(COUNT(DISTINCT invoice_id) - 1, 0)
+               AS avg_days_between_orders
+    FROM raw.order_lines WHERE {_PURCHASE} AND invoice_ts < {o} GROUP BY customer_id
 ), events AS ({events}
 ), buyers AS (
     SELECT DISTINCT customer_id FROM raw.order_lines
-    WHERE {_PURCHASE} AND invoice_ts >= {o} AND invoice_ts < {o} + INTERVAL '{horizon_days} days'
+    WHERE {_ORDER} AND invoice_ts >= {o} AND invoice_ts < {o} + INTERVAL '{horizon_days} days'
 )
-SELECT {_date(as_of)}, {_date(origin)}, p.customer_id,
-       CAST({_days_between("p.last_ts", o)} AS DOUBLE PRECISION),
-       CAST(p.frequency AS DOUBLE PRECISION),
-       CAST(p.monetary AS DOUBLE PRECISION),
-       CAST(p.monetary / p.frequency AS DOUBLE PRECISION),
-       CAST({_days_between("p.first_ts", o)} AS DOUBLE PRECISION),
-       CAST(p.orders_90d AS DOUBLE PRECISION),
-       CAST(p.spend_90d AS DOUBLE PRECISION),
-       CAST(u.distinct_products AS DOUBLE PRECISION),
-       CAST(CASE WHEN u.units > 0 THEN COALESCE(r.returned, 0) * 1.0 / u.units ELSE 0 END AS DOUBLE PRECISION),
-       CAST(CASE WHEN p.frequency > 1 THEN {_days_between("p.first_ts", "p.last_ts")} / (p.frequency - 1) END
-            AS DOUBLE PRECISION),
+SELECT {_date(as_of)}, {_date(origin)}, uf.customer_id,
+       {user_columns},
+       CAST(r.avg_days_between_orders AS DOUBLE PRECISION),
        CAST(COALESCE(e.views_30d, 0) AS DOUBLE PRECISION),
        CAST(COALESCE(e.carts_30d, 0) AS DOUBLE PRECISION),
        {label}
-FROM per_customer p
-JOIN units u ON u.customer_id = p.customer_id
-LEFT JOIN returned r ON r.customer_id = p.customer_id
-LEFT JOIN events e ON e.customer_id = p.customer_id
-LEFT JOIN buyers l ON l.customer_id = p.customer_id
+FROM uf
+LEFT JOIN rhythm r ON r.customer_id = uf.customer_id
+LEFT JOIN events e ON e.customer_id = uf.customer_id
+LEFT JOIN buyers l ON l.customer_id = uf.customer_id
+WHERE uf.is_active
 """
 
 

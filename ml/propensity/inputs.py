@@ -10,16 +10,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ml.features import CART_CONVERSION_DAYS
 from ml.propensity.labels import (require_columns, select_purchase_lines, select_return_lines,
                                   to_timestamp)
 
 CHANNELS = ("orders", "units", "spend", "products", "returns", "views", "carts")
 WEEKS = 52
-STATIC_FEATURES = (
-    "recency_days", "frequency", "monetary", "avg_order_value", "tenure_days", "orders_90d",
-    "spend_90d", "distinct_products", "return_rate", "avg_days_between_orders", "views_30d", "carts_30d",
-)
-EVENT_COLUMNS = ("customer_id", "event_type", "event_ts")
+# the numeric columns of features.user_features, then what this family adds
+USER_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "avg_order_value", "distinct_products",
+                 "distinct_categories", "return_rate", "orders_90d", "spend_90d", "views", "carts",
+                 "cart_to_purchase")
+EXTRA_FEATURES = ("avg_days_between_orders", "views_30d", "carts_30d")
+STATIC_FEATURES = USER_FEATURES + EXTRA_FEATURES
+EVENT_COLUMNS = ("customer_id", "product_id", "event_type", "event_ts")
 
 
 def _before(frame: pd.DataFrame, column: str, end: pd.Timestamp, days: int | None = None) -> pd.DataFrame:
@@ -32,7 +35,8 @@ def _before(frame: pd.DataFrame, column: str, end: pd.Timestamp, days: int | Non
 def _events_before(events: pd.DataFrame | None, end: pd.Timestamp, days: int | None = None) -> pd.DataFrame:
     """Events strictly before D; an empty frame when the shop has none (real exports)."""
     if events is None or events.empty:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in EVENT_COLUMNS})
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c == "event_ts" else "object")
+                             for c in EVENT_COLUMNS})
     require_columns(events, EVENT_COLUMNS, "events")
     events = events[events["customer_id"].notna()]
     return _before(events, "event_ts", end, days)
@@ -78,47 +82,76 @@ def build_weekly_sequences(order_lines: pd.DataFrame, as_of, customers, events: 
     return out
 
 
-def build_static_features(order_lines: pd.DataFrame, as_of, customers,
-                          events: pd.DataFrame | None = None) -> pd.DataFrame:
-    """RFM-style aggregates as of D, indexed by customer_id in the order of `customers`.
+def build_static_features(order_lines: pd.DataFrame, as_of, customers, events: pd.DataFrame | None = None,
+                          products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Static features as of D, indexed by customer_id in the order of `customers`.
 
-    Customers with no order before D get NaN recency/tenure and zero counts; the models see NaN
-    (LightGBM natively, the CNN after imputation), so the frame never invents a purchase.
+    The first columns are those of `features.user_features` with the same definitions (monetary net
+    of returns, recency and tenure in calendar days, return rate by value, cart-to-purchase within
+    7 days), so the warehouse SQL (`ml.features.user_features_sql` at each origin) and this pandas
+    reference agree (tested); `EXTRA_FEATURES` add the order rhythm and last-30-day browsing.
+    Customers with no purchase before D get NaN recency/tenure and zero counts.
     """
     end = to_timestamp(as_of)
+    day = end.normalize()
     index = pd.Index([str(c) for c in customers], name="customer_id")
     buys = _before(select_purchase_lines(order_lines), "invoice_ts", end)
-    buys = buys.assign(customer_id=buys["customer_id"].astype(str), spend=buys["quantity"] * buys["unit_price"])
-    per_order = buys.groupby(["customer_id", "invoice_id"], sort=False).agg(
-        ts=("invoice_ts", "min"), spend=("spend", "sum")).reset_index()
-    g = per_order.groupby("customer_id")
-    first, last, frequency = g["ts"].min(), g["ts"].max(), g.size()
-    recent = per_order[per_order["ts"] >= end - pd.Timedelta(days=90)].groupby("customer_id")
+    buys = buys.assign(customer_id=buys["customer_id"].astype(str), amount=buys["quantity"] * buys["unit_price"])
     returns = _before(select_return_lines(order_lines), "invoice_ts", end)
-    returned_units = returns["quantity"].abs().groupby(returns["customer_id"].astype(str)).sum()
-    bought_units = buys.groupby("customer_id")["quantity"].sum()
-    recent_events = _events_before(events, end, 30)
+    returned = (-(returns["quantity"] * returns["unit_price"])).groupby(returns["customer_id"].astype(str)).sum()
+    g = buys.groupby("customer_id")
+    first, last = g["invoice_ts"].min(), g["invoice_ts"].max()
+    frequency, gross = g["invoice_id"].nunique(), g["amount"].sum()
+    recent = buys[buys["invoice_ts"] >= end - pd.Timedelta(days=90)].groupby("customer_id")
 
-    def event_count(kind: str) -> pd.Series:
-        of_kind = recent_events[recent_events["event_type"] == kind]
-        return of_kind.groupby(of_kind["customer_id"].astype(str)).size()
+    def reindex(series: pd.Series, fill=None) -> pd.Series:
+        series = series.reindex(index)
+        return series if fill is None else series.fillna(fill)
 
     feats = pd.DataFrame(index=index)
-    feats["recency_days"] = ((end - last).dt.total_seconds() / 86400).reindex(index)
-    feats["frequency"] = frequency.reindex(index).fillna(0)
-    feats["monetary"] = g["spend"].sum().reindex(index).fillna(0.0)
-    feats["avg_order_value"] = (feats["monetary"] / feats["frequency"]).where(feats["frequency"] > 0)
-    feats["tenure_days"] = ((end - first).dt.total_seconds() / 86400).reindex(index)
-    feats["orders_90d"] = recent.size().reindex(index).fillna(0)
-    feats["spend_90d"] = recent["spend"].sum().reindex(index).fillna(0.0)
-    feats["distinct_products"] = buys.groupby("customer_id")["product_id"].nunique().reindex(index).fillna(0)
-    units = bought_units.reindex(index).fillna(0)
-    feats["return_rate"] = (returned_units.reindex(index).fillna(0) / units).where(units > 0, 0.0)
+    feats["recency_days"] = reindex((day - last.dt.normalize()).dt.days)
+    feats["frequency"] = reindex(frequency, 0)
+    feats["monetary"] = reindex(gross - returned.reindex(gross.index).fillna(0.0), 0.0)
+    feats["tenure_days"] = reindex((day - first.dt.normalize()).dt.days)
+    feats["avg_order_value"] = reindex(gross / frequency)
+    feats["distinct_products"] = reindex(g["product_id"].nunique(), 0)
+    feats["distinct_categories"] = reindex(_distinct_categories(buys, products), 0)
+    feats["return_rate"] = reindex((returned.reindex(gross.index).fillna(0.0) / gross).where(gross > 0, 0.0), 0.0)
+    feats["orders_90d"] = reindex(recent["invoice_id"].nunique(), 0)
+    feats["spend_90d"] = reindex(recent["amount"].sum(), 0.0)
+    feats["views"], feats["carts"], feats["cart_to_purchase"] = _browsing(buys, events, end, index)
     span = (last - first).dt.total_seconds() / 86400
-    feats["avg_days_between_orders"] = (span / (frequency - 1)).where(frequency > 1).reindex(index)
-    feats["views_30d"] = event_count("view").reindex(index).fillna(0)
-    feats["carts_30d"] = event_count("cart").reindex(index).fillna(0)
-    return feats.astype("float64")
+    feats["avg_days_between_orders"] = reindex((span / (frequency - 1)).where(frequency > 1))
+    recent_events = _events_before(events, end, 30)
+    for kind in ("view", "cart"):
+        of_kind = recent_events[recent_events["event_type"] == kind]
+        feats[f"{kind}s_30d"] = reindex(of_kind.groupby(of_kind["customer_id"].astype(str)).size(), 0)
+    return feats[list(STATIC_FEATURES)].astype("float64")
+
+
+def _distinct_categories(buys: pd.DataFrame, products: pd.DataFrame | None) -> pd.Series:
+    """Distinct known categories bought; empty (read as 0) when the catalogue has none."""
+    if products is None or "category" not in products.columns or buys.empty:
+        return pd.Series(dtype=float)
+    categories = buys[["customer_id", "product_id"]].merge(products[["product_id", "category"]], on="product_id")
+    return categories.groupby("customer_id")["category"].nunique()
+
+
+def _browsing(buys: pd.DataFrame, events: pd.DataFrame | None, end: pd.Timestamp, index: pd.Index):
+    """(views, carts, cart_to_purchase) over all history before D; the last is NaN without carts."""
+    events = _events_before(events, end)
+    events = events.assign(customer_id=events["customer_id"].astype(str))
+    counts = events.groupby(["customer_id", "event_type"]).size().unstack(fill_value=0)
+    views = counts["view"] if "view" in counts else pd.Series(dtype=float)
+    carts = counts["cart"] if "cart" in counts else pd.Series(dtype=float)
+    cart_events = events[events["event_type"] == "cart"][["customer_id", "product_id", "event_ts"]].drop_duplicates()
+    matched = cart_events.merge(buys[["customer_id", "product_id", "invoice_ts"]], on=["customer_id", "product_id"])
+    matched = matched[(matched["invoice_ts"] >= matched["event_ts"])
+                      & (matched["invoice_ts"] < matched["event_ts"] + pd.Timedelta(days=CART_CONVERSION_DAYS))]
+    converted = matched.drop_duplicates(["customer_id", "product_id", "event_ts"]).groupby("customer_id").size()
+    carts = carts.reindex(index).fillna(0)
+    rate = (converted.reindex(index).fillna(0) / carts).where(carts > 0)
+    return views.reindex(index).fillna(0), carts, rate
 
 
 def assemble_model_input(static: pd.DataFrame, sequences: np.ndarray) -> pd.DataFrame:
@@ -143,8 +176,8 @@ def sequences_from_input(frame: pd.DataFrame, weeks: int = WEEKS) -> np.ndarray:
 
 
 def build_model_input(order_lines: pd.DataFrame, as_of, customers, events: pd.DataFrame | None = None,
-                      weeks: int = WEEKS) -> pd.DataFrame:
+                      weeks: int = WEEKS, products: pd.DataFrame | None = None) -> pd.DataFrame:
     """Static features and weekly sequence for `customers` at D, as one wide frame."""
-    static = build_static_features(order_lines, as_of, customers, events)
+    static = build_static_features(order_lines, as_of, customers, events, products)
     sequences = build_weekly_sequences(order_lines, as_of, customers, events, weeks)
     return assemble_model_input(static, sequences)

@@ -1,8 +1,10 @@
 """Orders, active customers and the purchase label, all relative to an as-of date D.
 
-An *order* is an invoice of a known customer with at least one non-return line of positive quantity
-(cancellations and returns carry negative quantities or `is_return`). The label of a customer at
-origin D is 1 when they place at least one order in [D, D + horizon).
+Definitions follow `ml.features.user_features`: a *purchase line* is a merchandise line (fees and
+postage excluded) of a known customer that is not a return; a *return line* has `is_return`. An
+*order* is an invoice with at least one purchase line of positive quantity, so a cancellation
+(flagged, negative) never counts. The label of a customer at origin D is 1 when they place at least
+one order in [D, D + horizon).
 """
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import datetime as dt
 
 import pandas as pd
 
-ORDER_LINE_COLUMNS = ("invoice_id", "product_id", "quantity", "unit_price", "invoice_ts", "customer_id")
-ACTIVE_DAYS = 365  # a customer with an order in the last year is active (matches ml.features.ACTIVE_DAYS)
+from ml.data import NON_MERCHANDISE_CODES
+from ml.features import ACTIVE_DAYS  # a purchase in the last year makes a customer active
+
+ORDER_LINE_COLUMNS = ("invoice_id", "product_id", "quantity", "unit_price", "invoice_ts", "customer_id", "is_return")
 HORIZON_DAYS = 30
 
 
@@ -27,26 +31,34 @@ def to_timestamp(day: dt.date | str | pd.Timestamp) -> pd.Timestamp:
     return pd.Timestamp(day).normalize()
 
 
-def select_purchase_lines(order_lines: pd.DataFrame) -> pd.DataFrame:
-    """Non-return lines with positive quantity of known customers (guests dropped)."""
+def _customer_merchandise(order_lines: pd.DataFrame) -> pd.DataFrame:
     require_columns(order_lines, ORDER_LINE_COLUMNS, "order lines")
-    lines = order_lines[order_lines["customer_id"].notna() & (order_lines["quantity"] > 0)]
-    if "is_return" in lines.columns:
-        lines = lines[~lines["is_return"].fillna(False).astype(bool)]
-    return lines
+    known = order_lines["customer_id"].notna()
+    merchandise = ~order_lines["product_id"].astype(str).str.upper().isin(NON_MERCHANDISE_CODES)
+    return order_lines[known & merchandise]
+
+
+def select_purchase_lines(order_lines: pd.DataFrame) -> pd.DataFrame:
+    """Merchandise lines of known customers that are not returns (guests, fees, postage dropped)."""
+    lines = _customer_merchandise(order_lines)
+    return lines[~lines["is_return"].fillna(False).astype(bool)]
+
+
+def select_order_lines(order_lines: pd.DataFrame) -> pd.DataFrame:
+    """Purchase lines of positive quantity: what makes an invoice a (non-cancelled) order."""
+    lines = select_purchase_lines(order_lines)
+    return lines[lines["quantity"] > 0]
 
 
 def select_return_lines(order_lines: pd.DataFrame) -> pd.DataFrame:
-    """Returned or cancelled lines of known customers (negative quantity or flagged)."""
-    require_columns(order_lines, ORDER_LINE_COLUMNS, "order lines")
-    is_return = order_lines["quantity"] < 0
-    if "is_return" in order_lines.columns:
-        is_return = is_return | order_lines["is_return"].fillna(False).astype(bool)
-    return order_lines[order_lines["customer_id"].notna() & is_return]
+    """Returned or cancelled merchandise lines of known customers."""
+    lines = _customer_merchandise(order_lines)
+    return lines[lines["is_return"].fillna(False).astype(bool)]
 
 
 def select_active_customers(order_lines: pd.DataFrame, as_of, active_days: int = ACTIVE_DAYS) -> pd.Index:
-    """Customers with an order in [D - active_days, D), sorted; the population scored and trained on."""
+    """Customers with a purchase in [D - active_days, D), sorted: `is_active` of user_features, the
+    population scored and trained on."""
     end = to_timestamp(as_of)
     lines = select_purchase_lines(order_lines)
     window = lines[(lines["invoice_ts"] >= end - pd.Timedelta(days=active_days)) & (lines["invoice_ts"] < end)]
@@ -67,7 +79,7 @@ def label_purchases(order_lines: pd.DataFrame, customers, as_of, horizon_days: i
     """
     start = to_timestamp(as_of)
     end = start + pd.Timedelta(days=horizon_days)
-    lines = select_purchase_lines(order_lines)
+    lines = select_order_lines(order_lines)
     buyers = set(lines.loc[(lines["invoice_ts"] >= start) & (lines["invoice_ts"] < end), "customer_id"].astype(str))
     index = pd.Index([str(c) for c in customers], name="customer_id")
     return pd.Series([int(c in buyers) for c in index], index=index, dtype="int8", name="label")

@@ -66,7 +66,29 @@ def test_static_features_by_hand(lines):
     assert f.loc["A", "recency_days"] == 2 and f.loc["A", "frequency"] == 2
     assert f.loc["A", "monetary"] == 40.0 and f.loc["A", "orders_90d"] == 1
     assert f.loc["B", "return_rate"] == 0.5 and np.isnan(f.loc["B", "avg_days_between_orders"])
+    assert f.loc["B", "monetary"] == 5.0  # net of the returned unit, as in features.user_features
+    assert f.loc["A", "tenure_days"] == 92 and f.loc["A", "distinct_categories"] == 0
     assert f.loc["Z"].isna()["recency_days"] and f.loc["Z", "frequency"] == 0
+
+
+def test_fees_and_postage_are_not_purchases(lines):
+    fee = pd.DataFrame([line("20", "B", "2024-05-31", product="POST"), line("21", "B", "2024-06-03", product="POST")],
+                       columns=COLUMNS)
+    with_fee = pd.concat([lines, fee], ignore_index=True)
+    assert build_static_features(with_fee, D, ["B"]).loc["B", "recency_days"] == (D - pd.Timestamp("2024-01-15")).days
+    assert label_purchases(with_fee, ["B"], D)["B"] == 0
+
+
+def test_categories_and_cart_conversion(lines):
+    products = pd.DataFrame({"product_id": ["P1", "P2"], "category": ["toys", None]})
+    events = pd.DataFrame({"customer_id": ["A", "A", "A"], "product_id": ["P1", "P9", "P1"],
+                           "event_type": ["cart", "cart", "view"],
+                           "event_ts": pd.to_datetime(["2024-05-28", "2024-05-28", "2024-05-01"])})
+    f = build_static_features(lines, D, ["A", "B"], events, products)
+    assert f.loc["A", "distinct_categories"] == 1  # unknown categories are not counted
+    assert f.loc["A", "carts"] == 2 and f.loc["A", "views"] == 1
+    assert f.loc["A", "cart_to_purchase"] == 0.5  # P1 bought 2 days after its cart, P9 never
+    assert np.isnan(f.loc["B", "cart_to_purchase"])  # no carts: undefined, not zero
 
 
 def test_weekly_sequence_puts_activity_in_the_right_week(lines):
