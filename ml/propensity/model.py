@@ -36,7 +36,8 @@ class InputScaler:
 
     @classmethod
     def fit(cls, static: np.ndarray, sequences: np.ndarray) -> "InputScaler":
-        median = np.nan_to_num(np.nanmedian(static, axis=0) if len(static) else np.zeros(static.shape[1]))
+        # pandas' median skips NaN without warning on all-NaN columns (cart_to_purchase without events)
+        median = np.nan_to_num(pd.DataFrame(static).median().to_numpy(dtype=float))
         s = cls._slog(np.where(np.isnan(static), median, static))
         seq_std = cls._slog(sequences).reshape(-1, sequences.shape[2]).std(axis=0)
         return cls(median.tolist(), s.mean(axis=0).tolist(), np.where(s.std(axis=0) > 0, s.std(axis=0), 1.0).tolist(),

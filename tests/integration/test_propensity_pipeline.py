@@ -43,6 +43,10 @@ def test_propensity_pipeline(trained):
     assert auc >= recency_auc, evaluation  # and at least ranking by recency alone
     assert 0 < evaluation.challenger["brier"] < 0.25 and evaluation.challenger["lift_top_decile"] > 1.5
 
+    # champion and challenger are re-scored on the same holdout (here the same version: identical)
+    same = family.evaluate(wh, as_of, ref, ref)
+    assert same.champion == same.challenger and same.pairwise["rank_correlation_vs_champion"] == pytest.approx(1)
+
     decision = promotion.promote_challenger(wh, family, as_of, "test")
     assert decision.promote, decision.reason
     champion = registry.get_alias("propensity", registry.CHAMPION)
