@@ -14,7 +14,7 @@ Time layout for a run at as-of date D (all windows half-open):
 No input reads a row at or after its origin, and no label window reaches past D.
 
 churn_risk = 1 - p_purchase_30d: the calibrated probability of no order in the next 30 days (see
-`ml.propensity.model.score_customers` for why not a separate 90-day model).
+`ml.propensity.model.build_score_rows` for why not a separate 90-day model).
 """
 from __future__ import annotations
 
@@ -31,10 +31,10 @@ from ml.families.base import Evaluation, ModelFamily, ModelRef
 from ml.propensity import features_sql
 from ml.propensity.dataset import Examples, split_by_origin
 from ml.propensity.inputs import STATIC_FEATURES, WEEKS
-from ml.propensity.labels import HORIZON_DAYS
+from ml.propensity.labels import HORIZON_DAYS, plan_rolling_origins
 from ml.propensity.metrics import (assign_deciles, plot_calibration, plot_roc, score_probabilities,
                                    score_recency_baseline)
-from ml.propensity.model import KINDS, train_propensity_model
+from ml.propensity.model import KINDS, build_score_rows, train_propensity_model
 from ml.warehouse import Warehouse
 
 NAME = "propensity"
@@ -49,8 +49,8 @@ SCORE_BATCH_CUSTOMERS = 5_000
 def plan_origins(as_of: dt.date) -> tuple[dt.date, list[dt.date]]:
     """(holdout origin, training origins newest first); training labels end where the holdout's begin."""
     holdout = as_of - dt.timedelta(days=HORIZON_DAYS)
-    newest_train = holdout - dt.timedelta(days=HORIZON_DAYS)
-    return holdout, [newest_train - dt.timedelta(days=STEP_DAYS * k) for k in range(N_TRAIN_ORIGINS)]
+    # rolling origins "as of" the holdout origin: their label windows all end by the holdout's start
+    return holdout, [o.date() for o in plan_rolling_origins(holdout, N_TRAIN_ORIGINS, STEP_DAYS)]
 
 
 def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
@@ -193,9 +193,7 @@ def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
     def chunks():
         for start in range(0, max(len(ids), 1), SCORE_BATCH_CUSTOMERS):
             part = slice(start, start + SCORE_BATCH_CUSTOMERS)
-            yield pd.DataFrame({"customer_id": ids[part].astype(str), "p_purchase_30d": p[part].astype(float),
-                                "churn_risk": 1.0 - p[part].astype(float),
-                                "propensity_decile": deciles[part].astype("int64")})
+            yield build_score_rows(ids[part], p[part], deciles[part])
 
     return marts.write_mart(wh, MART, chunks(), as_of, champion)
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ml.data import merchandise_predicate
 from ml.features import ACTIVE_DAYS, user_features_sql
+from ml.warehouse import sql_literal
 from ml.propensity.dataset import Examples
 from ml.propensity.inputs import CHANNELS, STATIC_FEATURES, USER_FEATURES, WEEKS, assemble_model_input
 from ml.propensity.labels import HORIZON_DAYS, to_timestamp
@@ -178,7 +179,7 @@ def read_examples(wh, as_of, origin, customers: tuple[str, str] | None = None, w
     """Examples at one origin of the as-of partition; `customers=(first, last)` reads a chunk only."""
     where = f"as_of_date = {_date(as_of)} AND origin_date = {_date(origin)}"
     if customers:
-        where += f" AND customer_id BETWEEN '{customers[0]}' AND '{customers[1]}'"
+        where += f" AND customer_id BETWEEN {sql_literal(str(customers[0]))} AND {sql_literal(str(customers[1]))}"
     static = wh.query(f"SELECT customer_id, {', '.join(STATIC_FEATURES)}, label FROM {STATIC_TABLE} "
                       f"WHERE {where} ORDER BY customer_id")
     weekly = wh.query(f"SELECT customer_id, week_lag, {', '.join(CHANNELS)} FROM {WEEKLY_TABLE} WHERE {where}")

@@ -141,18 +141,25 @@ def load_propensity_model(folder: str | Path) -> PropensityModel:
                            meta["best_iteration"], meta["info"])
 
 
-def score_customers(model: PropensityModel, model_input: pd.DataFrame) -> pd.DataFrame:
-    """Mart rows for the scored customers: customer_id, p_purchase_30d, churn_risk, propensity_decile.
+def build_score_rows(customer_ids, probabilities: np.ndarray, deciles: np.ndarray | None = None) -> pd.DataFrame:
+    """Mart rows: customer_id, p_purchase_30d, churn_risk, propensity_decile (1 = likeliest buyers).
 
     churn_risk = 1 - p_purchase_30d: the calibrated probability that the customer places *no* order in
     the next 30 days. One model, one horizon, so the two columns can never disagree in ranking; a
     90-day horizon would need a second model whose newest training labels end 90 days before D, i.e.
-    stale by two more months. Read it as "risk of going quiet this month"; decile 1 = likeliest buyers.
+    stale by two more months. Read it as "risk of going quiet this month".
+
+    Deciles are computed over `probabilities` unless given (chunked scoring passes global ones).
     """
     from ml.propensity.metrics import assign_deciles
 
+    p = np.asarray(probabilities, dtype=float)
+    deciles = assign_deciles(p) if deciles is None else np.asarray(deciles)
+    return pd.DataFrame({"customer_id": np.asarray(customer_ids).astype(str), "p_purchase_30d": p,
+                         "churn_risk": 1.0 - p, "propensity_decile": deciles.astype("int64")})
+
+
+def score_customers(model: PropensityModel, model_input: pd.DataFrame) -> pd.DataFrame:
+    """Mart rows (see `build_score_rows`) for every row of a model input frame."""
     require_columns(model_input, ["customer_id"], "model input")
-    p = model.predict_proba(model_input)
-    return pd.DataFrame({"customer_id": model_input["customer_id"].astype(str).to_numpy(),
-                         "p_purchase_30d": p, "churn_risk": 1.0 - p,
-                         "propensity_decile": assign_deciles(p)})
+    return build_score_rows(model_input["customer_id"].to_numpy(), model.predict_proba(model_input))
