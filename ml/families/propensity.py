@@ -177,6 +177,8 @@ def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
     """Score every customer active at D in chunks; deciles need the whole distribution, so a first
     pass keeps only (customer_id, p) and the second writes mart rows."""
     model = _load(champion)
+    if not features_sql.has_origin(wh, as_of, as_of):
+        build_features(wh, as_of)  # a score run for a date that no training run featurised
     customers = wh.query(f"SELECT customer_id FROM {features_sql.STATIC_TABLE} WHERE as_of_date = "
                          f"DATE '{as_of.isoformat()}' AND origin_date = DATE '{as_of.isoformat()}' "
                          "ORDER BY customer_id")["customer_id"].astype(str).to_numpy()

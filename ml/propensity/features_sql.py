@@ -195,3 +195,10 @@ def list_origins(wh, as_of) -> list[dt.date]:
     """Origins stored in the as-of partition, newest first (D itself included)."""
     frame = wh.query(f"SELECT DISTINCT origin_date FROM {STATIC_TABLE} WHERE as_of_date = {_date(as_of)}")
     return sorted((pd.Timestamp(d).date() for d in frame["origin_date"]), reverse=True)
+
+
+def has_origin(wh, as_of, origin) -> bool:
+    """Whether the as-of partition holds the slice of `origin` (the scoring slice when origin == D)."""
+    if not wh.table_exists(STATIC_TABLE):
+        return False
+    return wh.row_count(STATIC_TABLE, f"as_of_date = {_date(as_of)} AND origin_date = {_date(origin)}") > 0

@@ -66,3 +66,7 @@ def test_propensity_pipeline(trained):
     assert (mart["model_version"] == ref.version).all() and (mart["run_id"] == ref.run_id).all()
     assert family.score(wh, as_of, champion) == written  # idempotent: the partition is replaced
     assert wh.row_count("marts.user_propensity") == written
+
+    # a score run for a date no training run featurised builds its own inputs first
+    wh.execute(f"DELETE FROM features.propensity_static WHERE as_of_date = DATE '{as_of}'")
+    assert family.score(wh, as_of, champion) == written
