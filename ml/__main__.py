@@ -63,7 +63,8 @@ def _bench(args) -> int:
     from ml.bench.runner import BenchConfig, bench_command, run_benchmark
 
     config = BenchConfig(sizes=args.customers, seed=args.seed, to_sql_max_rows=args.to_sql_max_rows,
-                         duckdb_to_sql_max_rows=args.duckdb_to_sql_max_rows, dag_run=not args.no_dag_run, keep=args.keep)
+                         duckdb_to_sql_max_rows=args.duckdb_to_sql_max_rows, dag_run=not args.no_dag_run, keep=args.keep,
+                         memory_limit_mib=args.memory_limit_gib * 1024, stage_timeout_s=args.stage_timeout_s)
     machine = report.describe_machine(config.pg_admin_url)
     earlier = report.load_results(args.results) if args.merge else None
 
@@ -121,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--results", default="docs/benchmarks.json", help="raw figures (JSON) behind the Markdown")
     bench.add_argument("--merge", action="store_true",
                        help="keep the sizes of an earlier --results file that this run does not measure again")
+    bench.add_argument("--memory-limit-gib", dest="memory_limit_gib", type=float, default=16.0,
+                       help="kill a stage whose processes hold more than this (the run goes on without it)")
+    bench.add_argument("--stage-timeout-s", dest="stage_timeout_s", type=float, default=None,
+                       help="kill a stage that runs longer than this")
     bench.add_argument("--no-dag-run", action="store_true", help="leave out the whole pipeline under Airflow")
     bench.add_argument("--no-mlflow", action="store_true", help="do not log the results to MLflow")
     bench.add_argument("--keep", action="store_true", help="keep each size's workspace under var/bench/")

@@ -55,8 +55,13 @@ def _cpu_seconds() -> float:
 
 
 def run_stage(stage: str, args: dict, env: dict[str, str], cwd: str | Path | None = None, label: str | None = None,
-              timeout_s: float | None = None, log: Callable[[str], None] = print) -> Measurement:
-    """Run `stage` (a name in `ml.bench.stages.STAGES`) in a child process; never raises for stage errors."""
+              timeout_s: float | None = None, memory_limit_mib: float | None = None,
+              log: Callable[[str], None] = print) -> Measurement:
+    """Run `stage` (a name in `ml.bench.stages.STAGES`) in a child process; never raises for stage errors.
+
+    A child past `timeout_s`, or whose process tree holds more than `memory_limit_mib` resident (sampled
+    every 0.1 s), is killed with its whole process group, so a runaway size cannot starve the machine.
+    """
     label = label or stage
     with tempfile.TemporaryDirectory(prefix="valueflow-bench-") as tmp:
         args_path, result_path = Path(tmp) / "args.json", Path(tmp) / "result.json"
@@ -66,7 +71,7 @@ def run_stage(stage: str, args: dict, env: dict[str, str], cwd: str | Path | Non
         started = time.perf_counter()
         child = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, start_new_session=True)
-        status, usage, output = _reap(child, timeout_s)
+        status, usage, output = _reap(child, timeout_s, memory_limit_mib)
         child.returncode = os.waitstatus_to_exitcode(status)
         process_wall = time.perf_counter() - started
         peak_mib = usage.ru_maxrss / 1024  # kilobytes on Linux
@@ -84,10 +89,11 @@ def run_stage(stage: str, args: dict, env: dict[str, str], cwd: str | Path | Non
     return measurement
 
 
-def _reap(child: subprocess.Popen, timeout_s: float | None) -> tuple[int, resource.struct_rusage, str]:
+def _reap(child: subprocess.Popen, timeout_s: float | None,
+          memory_limit_mib: float | None) -> tuple[int, resource.struct_rusage, str]:
     """Wait for the child with wait4 (its rusage is what we measure), collecting its output meanwhile.
 
-    Past `timeout_s` the child's whole process group (it runs in its own session) is killed.
+    Past `timeout_s` or `memory_limit_mib`, the child's whole process group (its own session) is killed.
     """
     lines: list[str] = []
 
@@ -104,11 +110,33 @@ def _reap(child: subprocess.Popen, timeout_s: float | None) -> tuple[int, resour
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
         if pid:
             break
+        reason = None
         if deadline is not None and time.monotonic() > deadline:
+            reason, deadline = f"killed after {timeout_s:.0f} s", None
+        elif memory_limit_mib is not None and _tree_rss_mib(child.pid) > memory_limit_mib:
+            reason, memory_limit_mib = f"killed: over the memory limit of {memory_limit_mib:.0f} MiB", None
+        if reason:
             os.killpg(child.pid, signal.SIGKILL)
-            lines.append(f"killed after {timeout_s:.0f} s\n")
-            deadline = None
+            lines.append(reason + "\n")
         time.sleep(0.1)
     reader.join(timeout=5)
     child.stdout.close()
     return status, usage, "".join(lines)
+
+
+def _tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants, now."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        processes = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2 ** 20

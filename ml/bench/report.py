@@ -86,7 +86,7 @@ def _note(stage: dict) -> str:
         return f"{len(info['tasks'])} tasks in {', '.join(info['dags'])}"
     if "nnz" in info:
         return f"{info['users']:,} users × {info['items']:,} items, {info['nnz']:,} non-zeros"
-    if isinstance(info, dict) and info and all(isinstance(v, int) for v in info.values()):
+    if isinstance(info, dict) and info and all(isinstance(v, int) and not isinstance(v, bool) for v in info.values()):
         return ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in info.items())
     text = json.dumps(info, default=str)
     return text if len(text) < 90 else text[:87] + "..."

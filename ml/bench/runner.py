@@ -40,6 +40,7 @@ class BenchConfig:
     dag_run: bool = True
     keep: bool = False
     stage_timeout_s: float | None = None
+    memory_limit_mib: float | None = 16 * 1024  # a stage past this is killed (the machine is shared)
 
 
 def recommender_available() -> tuple[bool, str]:
@@ -144,7 +145,7 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
 
     def stage(name: str, args: dict, label: str | None = None, stage_env: dict | None = None) -> Measurement:
         m = run_stage(name, args, stage_env or env, cwd=settings.REPO_ROOT, label=f"{customers}: {label or name}",
-                      timeout_s=config.stage_timeout_s, log=log)
+                      timeout_s=config.stage_timeout_s, memory_limit_mib=config.memory_limit_mib, log=log)
         m.stage = label or name
         entry["stages"].append(m.as_dict())
         progress()
@@ -166,13 +167,15 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
                 for kind in RECOMMENDER_FITS:
                     stage("recommender_fit", {"matrix": matrix, "kind": kind, "factors": ALS_FACTORS,
                                               "iterations": ALS_ITERATIONS}, f"recommender:{kind}")
+        # The whole run before the families one by one: its task durations already time each
+        # family's training, so a run cut short still has the figure that matters most.
+        if config.dag_run:
+            stage("dag_run", common, stage_env=child_env(dag_home))
         for family, _, _ in FAMILY_MODULES:
             for step in ("family_features", "train", "promote", "score"):
                 step_label = f"{step.replace('family_', '')}:{family}"
                 if not stage(step, {**common, "family": family}, step_label).ok:
                     break
-        if config.dag_run:
-            stage("dag_run", common, stage_env=child_env(dag_home))
     finally:
         if not config.keep:
             shutil.rmtree(workspace, ignore_errors=True)

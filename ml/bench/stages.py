@@ -142,7 +142,7 @@ def score(args: dict) -> dict:
     alias = registry.CHAMPION
     model = registry.get_alias(family.name, alias)
     if model is None:
-        alias = "challenger"
+        alias = registry.CHALLENGER
         model = registry.get_alias(family.name, alias)
     if model is None:
         raise LookupError(f"{family.name} has neither a champion nor a challenger to score with")
