@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -58,13 +59,18 @@ def _status(args) -> int:
     return 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _bench(args) -> int:
     from ml.bench import report
     from ml.bench.runner import BenchConfig, bench_command, run_benchmark
 
     config = BenchConfig(sizes=args.customers, seed=args.seed, to_sql_max_rows=args.to_sql_max_rows,
                          duckdb_to_sql_max_rows=args.duckdb_to_sql_max_rows, dag_run=not args.no_dag_run, keep=args.keep,
-                         memory_limit_mib=args.memory_limit_gib * 1024, stage_timeout_s=args.stage_timeout_s)
+                         memory_limit_mib=args.memory_limit_gib * 1024, stage_timeout_s=args.stage_timeout_s,
+                         budget_s=args.budget_min * 60 if args.budget_min else None)
     machine = report.describe_machine(config.pg_admin_url)
     earlier = report.load_results(args.results) if args.merge else None
 
@@ -73,6 +79,7 @@ def _bench(args) -> int:
         report.save_results(combined, args.results)
         report.write_markdown(combined, Path(args.out))
 
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stage processes too, and keeps the figures so far
     results = run_benchmark(config, progress=save)
     save(results)
     print(f"\nresults in {args.out} (raw figures: {args.results})")
@@ -126,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="kill a stage whose processes hold more than this (the run goes on without it)")
     bench.add_argument("--stage-timeout-s", dest="stage_timeout_s", type=float, default=None,
                        help="kill a stage that runs longer than this")
+    bench.add_argument("--budget-min", dest="budget_min", type=float, default=None,
+                       help="stop after this many minutes: the running stage is killed, the rest skipped and reported")
     bench.add_argument("--no-dag-run", action="store_true", help="leave out the whole pipeline under Airflow")
     bench.add_argument("--no-mlflow", action="store_true", help="do not log the results to MLflow")
     bench.add_argument("--keep", action="store_true", help="keep each size's workspace under var/bench/")

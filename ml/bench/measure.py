@@ -106,19 +106,24 @@ def _reap(child: subprocess.Popen, timeout_s: float | None,
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            break
-        reason = None
-        if deadline is not None and time.monotonic() > deadline:
-            reason, deadline = f"killed after {timeout_s:.0f} s", None
-        elif memory_limit_mib is not None and _tree_rss_mib(child.pid) > memory_limit_mib:
-            reason, memory_limit_mib = f"killed: over the memory limit of {memory_limit_mib:.0f} MiB", None
-        if reason:
-            os.killpg(child.pid, signal.SIGKILL)
-            lines.append(reason + "\n")
-        time.sleep(0.1)
+    try:
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            reason = None
+            if deadline is not None and time.monotonic() > deadline:
+                reason, deadline = f"killed: still running after {timeout_s:.0f} s", None
+            elif memory_limit_mib is not None and _tree_rss_mib(child.pid) > memory_limit_mib:
+                reason, memory_limit_mib = f"killed: over the memory limit of {memory_limit_mib:.0f} MiB", None
+            if reason:
+                os.killpg(child.pid, signal.SIGKILL)
+                lines.append(reason + "\n")
+            time.sleep(0.1)
+    except BaseException:  # interrupted: leave no stage process behind
+        os.killpg(child.pid, signal.SIGKILL)
+        os.wait4(child.pid, 0)
+        raise
     reader.join(timeout=5)
     child.stdout.close()
     return status, usage, "".join(lines)

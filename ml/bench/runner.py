@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class BenchConfig:
     dag_run: bool = True
     keep: bool = False
     stage_timeout_s: float | None = None
+    budget_s: float | None = None  # past this, the running stage is killed and later ones are skipped
     memory_limit_mib: float | None = 16 * 1024  # a stage past this is killed (the machine is shared)
 
 
@@ -123,18 +125,19 @@ def run_benchmark(config: BenchConfig, log: Callable[[str], None] = print,
                "duckdb_to_sql_max_rows": config.duckdb_to_sql_max_rows,
                "families": [name for name, _, _ in FAMILY_MODULES], "seed": config.seed,
                "als": {"factors": ALS_FACTORS, "iterations": ALS_ITERATIONS}}
+    deadline = None if config.budget_s is None else time.monotonic() + config.budget_s
     with _PostgresScratch(config.pg_admin_url, log) as postgres:
         results["postgres"] = "available" if postgres.url else postgres.reason
         results["postgres_database"] = postgres.name
         for customers in config.sizes:
             entry = {"customers": customers, "as_of": None, "shop": {}, "stages": []}
             results["sizes"].append(entry)
-            _run_size(entry, config, postgres.url, available, log, lambda: progress and progress(results))
+            _run_size(entry, config, postgres.url, available, log, lambda: progress and progress(results), deadline)
     return results
 
 
 def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recommender: bool,
-              log: Callable[[str], None], progress: Callable[[], None]) -> None:
+              log: Callable[[str], None], progress: Callable[[], None], deadline: float | None) -> None:
     customers = entry["customers"]
     workspace = Path(config.workdir) / f"customers_{customers}"
     shutil.rmtree(workspace, ignore_errors=True)
@@ -144,8 +147,17 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
     env = child_env(stage_home)
 
     def stage(name: str, args: dict, label: str | None = None, stage_env: dict | None = None) -> Measurement:
+        timeout = config.stage_timeout_s
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                m = Measurement(label or name, False, error=f"skipped: the time budget of {config.budget_s / 60:.0f} min ran out")
+                entry["stages"].append(m.as_dict())
+                progress()
+                return m
+            timeout = left if timeout is None else min(timeout, left)
         m = run_stage(name, args, stage_env or env, cwd=settings.REPO_ROOT, label=f"{customers}: {label or name}",
-                      timeout_s=config.stage_timeout_s, memory_limit_mib=config.memory_limit_mib, log=log)
+                      timeout_s=timeout, memory_limit_mib=config.memory_limit_mib, log=log)
         m.stage = label or name
         entry["stages"].append(m.as_dict())
         progress()
