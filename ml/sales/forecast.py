@@ -1,6 +1,7 @@
 """The live forecast: the fitted LightGBM with its intervals, plus the fallback for young products."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,8 +44,28 @@ def forecast_products(m: PanelMatrix, forecaster, config: SalesConfig = SalesCon
 
     `forecaster` is anything with `predict(features) -> frame` (a SalesForecaster or an MLflow pyfunc).
     """
+    frames = list(iter_forecasts(m, forecaster, config, t))
+    if not frames:
+        return pd.DataFrame(columns=FORECAST_COLUMNS)
+    return pd.concat(frames, ignore_index=True).sort_values(["product_id", "horizon"], ignore_index=True)
+
+
+def iter_forecasts(
+    m: PanelMatrix, forecaster, config: SalesConfig = SalesConfig(), t: int | None = None, chunk_products: int = 5000
+) -> Iterator[pd.DataFrame]:
+    """Forecast rows in chunks of at most `chunk_products` products, so scoring memory stays flat."""
     t = m.n_weeks if t is None else t
     model_mask, young_mask = eligible_products(m, t, config.active_weeks, config.min_history_weeks)
+    active = np.flatnonzero(model_mask | young_mask)
+    for start in range(0, len(active), chunk_products):
+        chunk = np.zeros(len(m.product_ids), dtype=bool)
+        chunk[active[start : start + chunk_products]] = True
+        frame = _forecast_chunk(m, forecaster, config, t, model_mask & chunk, young_mask & chunk)
+        if not frame.empty:
+            yield frame
+
+
+def _forecast_chunk(m, forecaster, config, t, model_mask, young_mask) -> pd.DataFrame:
     frames = []
     if model_mask.any():
         features = origin_features(m, t, config.horizon, model_mask)
@@ -69,4 +90,4 @@ def forecast_products(m: PanelMatrix, forecaster, config: SalesConfig = SalesCon
         return pd.DataFrame(columns=FORECAST_COLUMNS)
     out = pd.concat(frames, ignore_index=True)[FORECAST_COLUMNS]
     out["horizon"] = out["horizon"].astype("int64")
-    return out.sort_values(["product_id", "horizon"], ignore_index=True)
+    return out

@@ -27,12 +27,14 @@ def weekly_panel_sql(
     origin: dt.date,
     lines_table: str = "raw.order_lines",
     products_table: str | None = "raw.products",
+    line_filter: str | None = None,
 ) -> str:
     """SELECT producing one row per product and Monday week, from its first sale week to origin - 7.
 
     Reads only lines with invoice_ts < origin, so no week at or after the forecast origin exists.
     Weeks without sales are present with zeros (the panel is dense), which is what lags need.
     Works unchanged in DuckDB and PostgreSQL (`date_trunc('week')` is Monday in both).
+    `line_filter` is an extra SQL predicate on order lines (e.g. merchandise only).
     """
     if origin.weekday() != 0:
         raise ValueError(f"forecast origin {origin} must be a Monday")
@@ -53,7 +55,7 @@ WITH lines AS (
            customer_id
     FROM {lines_table}
     WHERE invoice_ts < TIMESTAMP '{origin.isoformat()} 00:00:00'
-      AND product_id IS NOT NULL
+      AND product_id IS NOT NULL{f" AND ({line_filter})" if line_filter else ""}
 ),
 weekly AS (
     SELECT product_id, week_start,

@@ -146,3 +146,14 @@ def test_forecast_covers_every_active_product_for_four_mondays(matrix, backtest)
 def test_plot_has_one_panel_per_top_product(matrix, backtest):
     fig = plot_actual_vs_forecast(matrix, backtest.predictions, top_n=3)
     assert len(fig.axes) == 3
+
+
+def test_chunked_forecast_equals_the_whole(matrix, backtest):
+    from ml.sales.forecast import iter_forecasts
+
+    forecaster = SalesForecaster(backtest.holdout_model, backtest.intervals)
+    whole = forecast_products(matrix, forecaster, CONFIG)
+    chunks = list(iter_forecasts(matrix, forecaster, CONFIG, chunk_products=5))
+    assert len(chunks) > 1
+    joined = pd.concat(chunks).sort_values(["product_id", "horizon"], ignore_index=True)
+    pd.testing.assert_frame_equal(whole, joined)

@@ -98,3 +98,14 @@ def test_to_matrix_is_dense_with_zero_before_launch_and_price_only_in_sale_weeks
     assert m.first_idx.tolist() == [0, 2]
     assert np.isnan(m.price[0, 1]) and m.price[0, 3] == pytest.approx(3.0)
     assert m.week_at(4) == pd.Timestamp(ORIGIN)
+
+
+def test_line_filter_drops_non_merchandise(lines):
+    extra = order_lines([("9", "POST", 1, 18.0, "2024-01-09 10:00", "c1")])
+    con_lines = pd.concat([lines, extra], ignore_index=True)
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    con.register("lines_df", con_lines)
+    con.execute("CREATE TABLE raw.order_lines AS SELECT * FROM lines_df")
+    sql = weekly_panel_sql(ORIGIN, products_table=None, line_filter="product_id <> 'POST'")
+    assert "POST" not in set(con.execute(sql).fetch_df()["product_id"])
