@@ -35,3 +35,12 @@ def plot_actual_vs_forecast(m: PanelMatrix, predictions: pd.DataFrame, top_n: in
     axes[0, 0].legend(loc="upper left", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def save_actual_vs_forecast(m: PanelMatrix, predictions: pd.DataFrame, path, top_n: int = 6) -> None:
+    """Write the plot to `path` and free the figure (pyplot keeps figures alive otherwise)."""
+    import matplotlib.pyplot as plt
+
+    figure = plot_actual_vs_forecast(m, predictions, top_n=top_n)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
