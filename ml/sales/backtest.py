@@ -3,7 +3,8 @@
 Origins sit HORIZON weeks apart, counting back from the forecast origin, so their test windows are
 disjoint and the newest one ends right before the live origin. The newest origin is the holdout for
 champion/challenger; the LightGBM fitted for it (targets strictly before it) is the model that gets
-registered, with intervals calibrated on the older origins' out-of-sample errors.
+registered, with its level scale and intervals calibrated on the older origins' out-of-sample errors
+(`pred_lightgbm` is the scaled forecast; `pred_lightgbm_raw` the booster's own).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pandas as pd
 from ml.sales import models
 from ml.sales.config import SalesConfig
 from ml.sales.features import eligible_products, origin_features, training_frame
-from ml.sales.intervals import apply_intervals, fit_intervals
+from ml.sales.intervals import apply_intervals, fit_intervals, fit_level_scale
 from ml.sales.metrics import interval_coverage, metrics_by_horizon
 from ml.sales.panel import PanelMatrix
 
@@ -46,6 +47,7 @@ class BacktestResult:
     holdout_model: object = None  # LightGBM fitted for the newest origin
     holdout_linear: object = None
     intervals: dict[int, tuple[float, float]] = field(default_factory=dict)  # from origins older than the newest
+    level_scale: float = 1.0  # from origins older than the newest
     coverage: dict[str, float] = field(default_factory=dict)  # origin_week -> empirical 80% coverage
 
     def newest(self, model: str = "lightgbm") -> pd.DataFrame:
@@ -82,8 +84,11 @@ def run_backtest(m: PanelMatrix, config: SalesConfig = SalesConfig()) -> Backtes
         predicted = predict_all(test, lgbm, linear, config)
         predicted["origin"] = o
         older = [f for f in scored if f["origin"].iat[0] < o]
+        predicted["pred_lightgbm_raw"] = predicted["pred_lightgbm"]
         if older:
             history = pd.concat(older, ignore_index=True)
+            scale = fit_level_scale(history["target"], history["pred_lightgbm_raw"])
+            predicted["pred_lightgbm"] = scale * predicted["pred_lightgbm_raw"]
             quantiles = fit_intervals(history["target"], history["pred_lightgbm"], history["horizon"], config.interval_level)
             predicted["lower_80"], predicted["upper_80"] = apply_intervals(predicted["pred_lightgbm"], predicted["horizon"], quantiles)
         scored.append(predicted)
@@ -108,6 +113,7 @@ def run_backtest(m: PanelMatrix, config: SalesConfig = SalesConfig()) -> Backtes
         fit_intervals(older["target"], older["pred_lightgbm"], older["horizon"], config.interval_level)
         if not older.empty else {}
     )
+    level_scale = fit_level_scale(older["target"], older["pred_lightgbm_raw"]) if not older.empty else 1.0
     return BacktestResult(
         predictions=predictions,
         metrics=pd.concat(metric_rows, ignore_index=True),
@@ -115,5 +121,6 @@ def run_backtest(m: PanelMatrix, config: SalesConfig = SalesConfig()) -> Backtes
         holdout_model=fitted[newest][0],
         holdout_linear=fitted[newest][1],
         intervals=intervals,
+        level_scale=level_scale,
         coverage=coverage,
     )

@@ -19,15 +19,16 @@ FORECAST_COLUMNS = ["product_id", "week_start", "horizon", "predicted_units", "l
 
 @dataclass
 class SalesForecaster:
-    """What gets registered: the LightGBM and the per-horizon interval quantiles it was calibrated with."""
+    """What gets registered: the LightGBM, its level scale and its per-horizon interval quantiles."""
 
     model: object
     intervals: dict[int, tuple[float, float]] = field(default_factory=dict)
     level: float = 0.8
+    level_scale: float = 1.0
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """predicted_units, lower_80, upper_80 for feature rows (FEATURE_COLUMNS incl. horizon)."""
-        predicted = predict_lightgbm(self.model, features)
+        predicted = self.level_scale * predict_lightgbm(self.model, features)
         if self.intervals:
             lower, upper = apply_intervals(predicted, features["horizon"], self.intervals)
         else:  # never calibrated (a single backtest origin): Poisson quantiles of the forecast

@@ -11,7 +11,7 @@ from ml.sales.config import SalesConfig
 from ml.sales.fallback import fallback_forecast
 from ml.sales.features import eligible_products, origin_features
 from ml.sales.forecast import FORECAST_COLUMNS, SalesForecaster, forecast_products
-from ml.sales.intervals import apply_intervals, fit_intervals
+from ml.sales.intervals import apply_intervals, fit_intervals, fit_level_scale
 from ml.sales.metrics import forecast_metrics, interval_coverage, metrics_by_horizon
 from ml.sales.panel import to_matrix
 from ml.sales.plots import plot_actual_vs_forecast
@@ -71,6 +71,13 @@ def test_residual_intervals_cover_their_calibration_share_and_bracket_the_foreca
     assert (lower >= 0).all() and (lower <= predicted).all() and (predicted <= upper).all()
     with pytest.raises(ValueError, match="level"):
         fit_intervals(actual, predicted, horizon, level=80)
+
+
+def test_level_scale_is_actual_over_forecast_volume_and_clipped():
+    assert fit_level_scale([10, 10], [5, 15]) == pytest.approx(1.0)
+    assert fit_level_scale([9, 9], [10, 10]) == pytest.approx(0.9)
+    assert fit_level_scale([10], [40]) == pytest.approx(0.67)  # a large correction needs more evidence
+    assert fit_level_scale([], []) == 1.0 and fit_level_scale([3], [0]) == 1.0
 
 
 # -- models ------------------------------------------------------------------------------------------
@@ -141,6 +148,20 @@ def test_forecast_covers_every_active_product_for_four_mondays(matrix, backtest)
     assert (pd.to_datetime(out["week_start"]).dt.day_of_week == 0).all()
     assert set(out["forecast_basis"]) == {"model", "category_rate", "overall_rate"}
     assert ((out["lower_80"] <= out["predicted_units"]) & (out["predicted_units"] <= out["upper_80"])).all()
+
+
+def test_forecaster_applies_its_level_scale(matrix, backtest):
+    features = origin_features(matrix, matrix.n_weeks, 4)
+    plain = SalesForecaster(backtest.holdout_model, backtest.intervals).predict(features)
+    scaled = SalesForecaster(backtest.holdout_model, backtest.intervals, level_scale=0.5).predict(features)
+    np.testing.assert_allclose(scaled["predicted_units"], 0.5 * plain["predicted_units"])
+
+
+def test_backtest_scales_newer_origins_by_older_errors(backtest):
+    p = backtest.predictions
+    oldest = p["origin"] == p["origin"].min()
+    assert (p.loc[oldest, "pred_lightgbm"] == p.loc[oldest, "pred_lightgbm_raw"]).all()
+    assert 0.67 <= backtest.level_scale <= 1.5
 
 
 def test_plot_has_one_panel_per_top_product(matrix, backtest):
