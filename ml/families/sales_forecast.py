@@ -146,17 +146,20 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
         )
         metrics = result.metrics
         newest = metrics[metrics["origin_week"] == newest_week]
-        for row in newest.itertuples():
-            for metric in ("wape", "mae", "rmse", "bias"):
-                mlflow.log_metric(_metric_name(row.model, metric, row.horizon), float(getattr(row, metric)))
+        logged = {
+            _metric_name(row.model, metric, row.horizon): float(getattr(row, metric))
+            for row in newest.itertuples()
+            for metric in ("wape", "mae", "rmse", "bias")
+        }
         overall = metrics[metrics["horizon"] == "all"]
         for model in MODELS:
             mean_wape = float(overall.loc[overall["model"] == model, "wape"].mean())
-            mlflow.log_metric(_metric_name(model, "backtest_mean_wape", "all"), mean_wape)
-        for step, (week, coverage) in enumerate(sorted(result.coverage.items())):
-            mlflow.log_metric("interval_coverage_80_by_origin", coverage, step=step)
+            logged[_metric_name(model, "backtest_mean_wape", "all")] = mean_wape
         if str(newest_week.date()) in result.coverage:
-            mlflow.log_metric("interval_coverage_80", result.coverage[str(newest_week.date())])
+            logged["interval_coverage_80"] = result.coverage[str(newest_week.date())]
+        mlflow.log_metrics(logged)
+        for step, (_, coverage) in enumerate(sorted(result.coverage.items())):
+            mlflow.log_metric("interval_coverage_80_by_origin", coverage, step=step)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             metrics.to_csv(folder / "backtest_metrics.csv", index=False)

@@ -48,8 +48,21 @@ def lightgbm_design(frame: pd.DataFrame, categories: list[str]) -> pd.DataFrame:
     return design
 
 
+LEVEL_FLOOR = 0.1  # units/week: keeps log(level) finite for products that sold nothing lately
+
+
+def level_offset(frame: pd.DataFrame) -> np.ndarray:
+    """log of the product's recent level (8-week mean): the starting point the trees correct.
+
+    With this offset the boosted trees learn multiplicative adjustments (season, horizon, price,
+    trend) to where the product is now, instead of absolute volumes tied to the level of the training
+    years — which kept a pooled model forecasting last year's level after a shop's growth flattened.
+    """
+    return np.log(np.clip(frame["roll_mean_8"].to_numpy(dtype=float), 0.0, None) + LEVEL_FLOOR)
+
+
 def fit_lightgbm(frame: pd.DataFrame, config: SalesConfig = SalesConfig()):
-    """LightGBM with a Poisson (or Tweedie) objective on FEATURE_COLUMNS -> `target`.
+    """LightGBM with a Poisson (or Tweedie) objective on FEATURE_COLUMNS -> `target`, offset by the level.
 
     The training categories are kept on the model (`sales_categories_`) so scoring encodes alike.
     """
@@ -70,13 +83,15 @@ def fit_lightgbm(frame: pd.DataFrame, config: SalesConfig = SalesConfig()):
         **extra,
     )
     categories = sorted({c for c in frame["category"] if c is not None and not pd.isna(c)})
-    model.fit(lightgbm_design(frame, categories), training_target(frame))
+    model.fit(lightgbm_design(frame, categories), training_target(frame), init_score=level_offset(frame))
     model.sales_categories_ = categories
     return model
 
 
 def predict_lightgbm(model, frame: pd.DataFrame) -> np.ndarray:
-    return np.clip(model.predict(lightgbm_design(frame, model.sales_categories_)), 0.0, None)
+    """exp(trees + level offset): both count objectives use a log link."""
+    raw = model.predict(lightgbm_design(frame, model.sales_categories_), raw_score=True)
+    return np.exp(raw + level_offset(frame))
 
 
 def linear_design(frame: pd.DataFrame) -> pd.DataFrame:
