@@ -67,7 +67,24 @@ def predict_all(frame: pd.DataFrame, lgbm, linear, config: SalesConfig) -> pd.Da
     return out
 
 
+def metric_table(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Long table: origin_week, model, horizon (1..H and 'all'), wape, mae, rmse, bias, n."""
+    long = predictions.melt(
+        id_vars=["origin_week", "horizon", "target"], value_vars=[f"pred_{n}" for n in MODELS],
+        var_name="model", value_name="pred",
+    )  # fmt: skip
+    long["model"] = long["model"].str.removeprefix("pred_")
+    tables = []
+    for (origin_week, model), group in long.groupby(["origin_week", "model"]):
+        table = metrics_by_horizon(group, "pred").rename_axis("horizon").reset_index()
+        table.insert(0, "origin_week", origin_week)
+        table.insert(1, "model", model)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
 def run_backtest(m: PanelMatrix, config: SalesConfig = SalesConfig()) -> BacktestResult:
+    """Refit and score every model at each origin; calibrate scale and intervals on older origins."""
     origins = backtest_origins(m.n_weeks, config.n_origins, config.horizon, config.min_history_weeks)
     scored, fitted = [], {}
     for o in sorted(origins):  # oldest first, so each origin's intervals come from older errors
@@ -93,16 +110,6 @@ def run_backtest(m: PanelMatrix, config: SalesConfig = SalesConfig()) -> Backtes
             predicted["lower_80"], predicted["upper_80"] = apply_intervals(predicted["pred_lightgbm"], predicted["horizon"], quantiles)
         scored.append(predicted)
     predictions = pd.concat(scored, ignore_index=True)
-    metric_rows = []
-    for (origin_week, model), group in (
-        predictions.melt(id_vars=["origin_week", "horizon", "target"], value_vars=[f"pred_{n}" for n in MODELS], var_name="model", value_name="pred")
-        .assign(model=lambda f: f["model"].str.removeprefix("pred_"))
-        .groupby(["origin_week", "model"])
-    ):
-        table = metrics_by_horizon(group, "pred").rename_axis("horizon").reset_index()
-        table.insert(0, "origin_week", origin_week)
-        table.insert(1, "model", model)
-        metric_rows.append(table)
     coverage = {
         str(week.date()): interval_coverage(g["target"], g["lower_80"], g["upper_80"])
         for week, g in predictions.dropna(subset=["lower_80"]).groupby("origin_week")
@@ -116,7 +123,7 @@ def run_backtest(m: PanelMatrix, config: SalesConfig = SalesConfig()) -> Backtes
     level_scale = fit_level_scale(older["target"], older["pred_lightgbm_raw"]) if not older.empty else 1.0
     return BacktestResult(
         predictions=predictions,
-        metrics=pd.concat(metric_rows, ignore_index=True),
+        metrics=metric_table(predictions),
         origins=origins,
         holdout_model=fitted[newest][0],
         holdout_linear=fitted[newest][1],
