@@ -37,7 +37,10 @@ class RecommenderConfig:
     max_trials: int = 8  # grid points tried on the validation split, sampled with `seed`
     seed: int = 42
     threads: int = 2  # implicit's own threads; BLAS is pinned to 1 (see ml.recommend.models)
-    batch_users: int = 2_000  # users scored per batch: memory ~ batch_users x n_items floats
+    # Scoring holds a (users x items) block; its size, not the catalogue, bounds memory:
+    # rows per batch = batch_cells // n_items (4M cells ~ 64 MiB with indices and copies).
+    batch_cells: int = 4_000_000
+    batch_users: int = 5_000  # upper bound on rows per batch, whatever the catalogue size
 
     def cutoffs(self, as_of: dt.date) -> dict[str, dt.date]:
         """The three history cut-offs of one training run: validation, test and final fit."""

@@ -53,11 +53,13 @@ def recommend_rows(
     allowed: np.ndarray | None = None,
     k: int | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield (rows, item columns, scores) in batches of `config.batch_users` so memory stays flat."""
+    """Yield (rows, item columns, scores) in batches sized so memory stays flat (see
+    `RecommenderConfig.batch_cells`)."""
     k = k or config.top_n
     rows = np.asarray(rows, dtype=np.int64)
-    for start in range(0, len(rows), config.batch_users):
-        batch = rows[start : start + config.batch_users]
+    step = max(1, min(config.batch_users, config.batch_cells // max(1, train.shape[1])))
+    for start in range(0, len(rows), step):
+        batch = rows[start : start + step]
         seen = None if config.allow_repurchase else train.weights[batch]
         items, scores = top_n(model.score(train.weights, batch), k, allowed=allowed, seen=seen)
         yield batch, items, scores

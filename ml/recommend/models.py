@@ -130,7 +130,7 @@ def top_n(
     `allowed` (bool per item) removes products no longer sold; `seen` (rows aligned with `scores`)
     removes items the user already bought. Ties break on the lower column, so results are stable.
     """
-    scores = np.array(scores, dtype=np.float64, copy=True)
+    scores = np.array(scores, dtype=np.float32, copy=True)
     n_rows, n_items = scores.shape
     if allowed is not None:
         scores[:, ~np.asarray(allowed, dtype=bool)] = -np.inf
@@ -139,7 +139,7 @@ def top_n(
         scores[coo.row, coo.col] = -np.inf
     k_eff = min(k, n_items)
     items = np.full((n_rows, k), -1, dtype=np.int64)
-    values = np.full((n_rows, k), np.nan)
+    values = np.full((n_rows, k), np.nan, dtype=np.float32)
     if n_rows == 0 or k_eff == 0:
         return items, values
     if k_eff < n_items:
