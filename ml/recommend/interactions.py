@@ -28,7 +28,8 @@ INTERACTION_COLUMNS = (
 )
 
 
-def _date(value: dt.date) -> str:
+def date_literal(value: dt.date) -> str:
+    """DATE literal both dialects read."""
     return f"DATE '{value.isoformat()}'"
 
 
@@ -40,7 +41,7 @@ def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool
     where decay = 0.5 ** (age in days / half_life_days) and units are capped at `quantity_cap`.
     Pairs whose returns cancel their purchases (weight <= 0) are dropped.
     """
-    cut = _date(as_of)
+    cut = date_literal(as_of)
     decay = f"EXP(-LN(2.0) * ({cut} - CAST({{ts}} AS DATE)) / {float(config.half_life_days)})"
     cap = int(config.quantity_cap)
     bought = "quantity > 0 AND NOT COALESCE(is_return, FALSE)"
@@ -94,7 +95,7 @@ def holdout_sql(start: dt.date, end: dt.date) -> str:
     SELECT customer_id, product_id
     FROM raw.order_lines
     WHERE customer_id IS NOT NULL AND quantity <> 0
-      AND invoice_ts >= CAST({_date(start)} AS TIMESTAMP) AND invoice_ts < CAST({_date(end)} AS TIMESTAMP)
+      AND invoice_ts >= CAST({date_literal(start)} AS TIMESTAMP) AND invoice_ts < CAST({date_literal(end)} AS TIMESTAMP)
     GROUP BY customer_id, product_id
     HAVING SUM(CASE WHEN {bought} THEN quantity ELSE 0 END) > 0
        AND SUM(CASE WHEN {bought} THEN quantity ELSE -ABS(quantity) END) > 0
@@ -112,7 +113,7 @@ def active_items_sql(as_of: dt.date, config: RecommenderConfig, has_catalogue: b
     SELECT DISTINCT product_id
     FROM raw.order_lines
     WHERE quantity > 0 AND NOT COALESCE(is_return, FALSE)
-      AND invoice_ts >= CAST({_date(start)} AS TIMESTAMP) AND invoice_ts < CAST({_date(as_of)} AS TIMESTAMP)
+      AND invoice_ts >= CAST({date_literal(start)} AS TIMESTAMP) AND invoice_ts < CAST({date_literal(as_of)} AS TIMESTAMP)
       {catalogue}
     """
 

@@ -13,6 +13,7 @@ from ml.recommend.interactions import (
     build_matrix,
     build_relevance,
     holdout_sql,
+    date_literal,
     interactions_sql,
 )
 
@@ -107,6 +108,8 @@ def postgres():
 
         def run(sql):
             cur = con.execute(sql)
+            if cur.description is None:  # DDL: nothing to return
+                return None
             return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
 
         yield run
@@ -198,3 +201,18 @@ def test_build_matrix_empty_input():
     empty = interactions_frame().iloc[:0]
     m = build_matrix(empty, AS_OF, CONFIG)
     assert m.shape == (0, 0) and m.weights.nnz == 0
+
+
+def test_scoring_queries(run_sql):
+    from ml.recommend.scoring_sql import active_customers_sql, popularity_sql, segment_popularity_sql
+
+    active_sql = active_items_sql(AS_OF, CONFIG, has_catalogue=True)
+    assert list(run_sql(active_customers_sql(AS_OF, 30)).customer_id) == ["c1", "c2"]
+    popular = run_sql(popularity_sql(AS_OF, 30, active_sql))
+    # p1: c1 and c2 (the guest does not count); p2: c1 bought it (the return does not unbuy popularity)
+    assert dict(zip(popular.product_id, popular.buyers.astype(int))) == {"p1": 2, "p2": 1}
+    run_sql("CREATE SCHEMA IF NOT EXISTS marts")
+    run_sql("CREATE TABLE marts.segs AS SELECT 'c1' AS customer_id, 'vip' AS segment, "
+            f"{date_literal(AS_OF)} AS as_of_date")
+    by_segment = run_sql(segment_popularity_sql(AS_OF, 30, active_sql, "marts.segs", "segment"))
+    assert sorted(zip(by_segment.segment, by_segment.product_id)) == [("vip", "p1"), ("vip", "p2")]
