@@ -19,6 +19,7 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
+from ml.data import has_events
 from ml.families.base import Evaluation, ModelFamily, ModelRef
 from ml.recommend.config import RecommenderConfig
 from ml.recommend.evaluation import Split, evaluate_model, make_split
@@ -33,12 +34,13 @@ from ml.recommend.interactions import (
 from ml.recommend.models import fit_model
 from ml.recommend.recommender import Recommender
 from ml.recommend.scoring_sql import active_customers_sql, popularity_sql, segment_popularity_sql
+from ml.warehouse import Warehouse
 
 NAME = "recommender"
 MART = "marts.user_recommendations"
 INTERACTIONS = "features.user_item_interactions"
 SEGMENTS = "marts.user_segments"
-SEGMENT_COLUMN = "segment"
+SEGMENT_COLUMN = "segment_name"
 SCORE_CHUNK_CUSTOMERS = 20_000
 
 _INTERACTIONS_DDL = f"""
@@ -57,33 +59,33 @@ def _date(value: dt.date) -> str:
     return f"DATE '{value.isoformat()}'"
 
 
-def _has_rows(wh, table: str) -> bool:
+def _has_rows(wh: Warehouse, table: str) -> bool:
     return wh.table_exists(table) and wh.scalar(f"SELECT COUNT(*) FROM {table}") > 0
 
 
 # -- build_features ------------------------------------------------------------------------------
-def build_features(wh, as_of: dt.date) -> list[str]:
+def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
     """Write the interaction partitions every step of this as-of date reads: D, D-h and D-2h.
 
     Each partition holds what was known before its own date, so rewriting an older one (also
     written by an earlier run) gives the same rows: the step is idempotent.
     """
     config = recommender_config()
-    has_events = wh.table_exists("raw.events")
-    wh.execute(_INTERACTIONS_DDL)
+    with_events = has_events(wh)
     columns = ", ".join(INTERACTION_COLUMNS)
-    for cutoff in sorted(set(config.cutoffs(as_of).values())):
-        with wh.transaction():
+    with wh.transaction():  # all three partitions or none
+        wh.execute(_INTERACTIONS_DDL)
+        for cutoff in sorted(set(config.cutoffs(as_of).values())):
             wh.execute(f"DELETE FROM {INTERACTIONS} WHERE as_of_date = {_date(cutoff)}")
             wh.execute(
                 f"INSERT INTO {INTERACTIONS} (as_of_date, {columns}) "
-                f"SELECT {_date(cutoff)}, {columns} FROM ({interactions_sql(cutoff, config, has_events)}) AS i"
+                f"SELECT {_date(cutoff)}, {columns} FROM ({interactions_sql(cutoff, config, with_events)}) AS i"
             )
     return [INTERACTIONS]
 
 
 # -- reading splits ------------------------------------------------------------------------------
-def _interactions(wh, cutoff: dt.date) -> pd.DataFrame:
+def _interactions(wh: Warehouse, cutoff: dt.date) -> pd.DataFrame:
     frame = wh.query(
         f"SELECT customer_id, product_id, weight, last_purchase_date FROM {INTERACTIONS} "
         f"WHERE as_of_date = {_date(cutoff)}"
@@ -95,12 +97,12 @@ def _interactions(wh, cutoff: dt.date) -> pd.DataFrame:
     return frame
 
 
-def _active_products(wh, as_of: dt.date, config: RecommenderConfig) -> list[str]:
+def _active_products(wh: Warehouse, as_of: dt.date, config: RecommenderConfig) -> list[str]:
     sql = active_items_sql(as_of, config, has_catalogue=_has_rows(wh, "raw.products"))
     return wh.query(sql)["product_id"].astype(str).tolist()
 
 
-def _split(wh, cutoff: dt.date, end: dt.date, config: RecommenderConfig) -> Split:
+def _split(wh: Warehouse, cutoff: dt.date, end: dt.date, config: RecommenderConfig) -> Split:
     return make_split(
         _interactions(wh, cutoff),
         wh.query(holdout_sql(cutoff, end)),
@@ -118,7 +120,7 @@ def _holdout_words(split: Split, end: dt.date) -> str:
 
 
 # -- train ---------------------------------------------------------------------------------------
-def train(wh, as_of: dt.date) -> ModelRef:
+def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     import mlflow
 
     from ml import registry, tracking
@@ -145,7 +147,7 @@ def train(wh, as_of: dt.date) -> ModelRef:
         for kind, metrics in outcome.results.items():
             prefix = "" if kind == outcome.winner else ("als_" if kind == "als" else f"baseline_{kind}_")
             mlflow.log_metrics({f"{prefix}{key}": float(value) for key, value in metrics.items()})
-            with mlflow.start_run(run_name=kind, nested=True):
+            with tracking.start_run(NAME, as_of, run_name=kind, nested=True, tags={"valueflow.candidate": kind}):
                 mlflow.log_params(outcome.als_params if kind == "als" else {"kind": kind})
                 mlflow.log_metrics({key: float(value) for key, value in metrics.items()})
         mlflow.log_metric(f"validation_best_ndcg_at_{k}", float(outcome.trials[f"ndcg_at_{k}"].max()))
@@ -156,7 +158,10 @@ def train(wh, as_of: dt.date) -> ModelRef:
         with tempfile.TemporaryDirectory() as folder:
             info = mlflow.pyfunc.log_model(name="model", **pyfunc_arguments(outcome.recommender, folder))
         run_id = run.info.run_id
-    return registry.register_challenger(info.model_uri, NAME, run_id)
+    metric = f"ndcg_at_{k}"
+    description = (f"{outcome.winner} as of {as_of}: test {metric} {outcome.results[outcome.winner][metric]:.4f} "
+                   f"(global popularity {outcome.results['popularity'][metric]:.4f})")
+    return registry.register_challenger(info.model_uri, NAME, run_id, description)
 
 
 # -- evaluate ------------------------------------------------------------------------------------
@@ -166,7 +171,7 @@ def _load(ref: ModelRef) -> Recommender:
     return mlflow.pyfunc.load_model(ref.uri).unwrap_python_model().recommender
 
 
-def evaluate(wh, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:
+def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:
     from ml.recommend.train import evaluate_recommenders
 
     config = recommender_config()
@@ -186,7 +191,7 @@ def evaluate(wh, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None
 
 
 # -- score ---------------------------------------------------------------------------------------
-def _segments(wh, as_of: dt.date) -> pd.DataFrame | None:
+def _segments(wh: Warehouse, as_of: dt.date) -> pd.DataFrame | None:
     if not wh.table_exists(SEGMENTS) or SEGMENT_COLUMN not in wh.columns(SEGMENTS):
         return None
     frame = wh.query(
@@ -227,7 +232,20 @@ def recommendation_chunks(
         yield frame.astype({"rank": "int64", "score": "float64"})
 
 
-def score(wh, as_of: dt.date, champion: ModelRef) -> int:
+def _active_customers(wh: Warehouse, as_of: dt.date, active_days: int) -> list[str]:
+    """Active customers as the rest of the platform counts them (features.user_features.is_active);
+    the same rule straight from the order lines when that partition has not been built."""
+    from ml.features import USER_FEATURES
+
+    where = f"as_of_date = {_date(as_of)}"
+    if wh.table_exists(USER_FEATURES) and wh.row_count(USER_FEATURES, where) > 0:
+        sql = f"SELECT customer_id FROM {USER_FEATURES} WHERE {where} AND is_active ORDER BY customer_id"
+    else:
+        sql = active_customers_sql(as_of, active_days)
+    return wh.query(sql)["customer_id"].astype(str).tolist()
+
+
+def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
     from ml import marts
     from ml.features import ACTIVE_DAYS
 
@@ -235,7 +253,7 @@ def score(wh, as_of: dt.date, champion: ModelRef) -> int:
     recommender = _load(champion)
     active_sql = active_items_sql(as_of, config, has_catalogue=_has_rows(wh, "raw.products"))
     active_products = wh.query(active_sql)["product_id"].astype(str).tolist()
-    customers = wh.query(active_customers_sql(as_of, ACTIVE_DAYS))["customer_id"].astype(str).tolist()
+    customers = _active_customers(wh, as_of, ACTIVE_DAYS)
     overall = wh.query(popularity_sql(as_of, config.recent_days, active_sql))
     segments = _segments(wh, as_of)
     by_segment = None

@@ -22,15 +22,21 @@ class RecommenderConfig:
     # Retail customers rebuy: when True, already-bought items may be recommended and count as hits.
     allow_repurchase: bool = True
     # -- catalogue ---------------------------------------------------------------------------
-    active_item_days: int = 90  # a product with no sale in this many days is no longer sold
+    # A product with no sale (by anyone, guests included) in this many days is no longer sold.
+    # Six weeks: long enough for slow movers of a small shop, short enough that a delisted
+    # product drops out within two months.
+    active_item_days: int = 42
     recent_days: int = 30  # window of the "recent popularity" baseline and of the fallback
     # -- models ------------------------------------------------------------------------------
     cosine_neighbours: int = 100
+    # Measured on generated shops: few factors and low alpha win on small catalogues, more factors
+    # on large ones, so the grid spans both; factors above n_items / 4 are skipped (see
+    # ml.recommend.evaluation.candidate_params).
     als_grid: dict[str, tuple] = field(
         default_factory=lambda: {
-            "factors": (32, 64),
-            "regularization": (0.05, 0.5),
-            "alpha": (5.0, 20.0),
+            "factors": (8, 16, 32, 64),
+            "regularization": (0.1, 1.0),
+            "alpha": (1.0, 10.0),
             "iterations": (15,),
         }
     )

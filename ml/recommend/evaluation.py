@@ -87,10 +87,18 @@ def evaluate_model(model: FittedModel, split: Split, config: RecommenderConfig) 
     return metrics
 
 
-def candidate_params(config: RecommenderConfig) -> list[dict]:
-    """The ALS grid, sampled down to `max_trials` points with the config's seed."""
-    keys = sorted(config.als_grid)
-    grid = [dict(zip(keys, values)) for values in itertools.product(*(config.als_grid[k] for k in keys))]
+def candidate_params(config: RecommenderConfig, n_items: int | None = None) -> list[dict]:
+    """The ALS grid, sampled down to `max_trials` points with the config's seed.
+
+    With `n_items`, factor counts above n_items / 4 are dropped (the smallest always stays): a
+    factorisation nearly as wide as the catalogue just memorises it, and costs more to fit.
+    """
+    grid_values = dict(config.als_grid)
+    if n_items is not None and "factors" in grid_values:
+        factors = sorted(grid_values["factors"])
+        grid_values["factors"] = tuple(f for f in factors if f <= max(n_items // 4, factors[0]))
+    keys = sorted(grid_values)
+    grid = [dict(zip(keys, values)) for values in itertools.product(*(grid_values[k] for k in keys))]
     if len(grid) <= config.max_trials:
         return grid
     picked = np.random.default_rng(config.seed).choice(len(grid), size=config.max_trials, replace=False)
@@ -103,7 +111,7 @@ def tune_als(validation: Split, config: RecommenderConfig) -> tuple[dict, pd.Dat
     Returns the best parameters and one row per trial (parameters + metrics) for logging.
     """
     trials = []
-    for params in candidate_params(config):
+    for params in candidate_params(config, validation.train.shape[1]):
         model = fit_model("als", validation.train, config, params)
         trials.append((model.params, evaluate_model(model, validation, config)))
     metric = f"ndcg_at_{config.top_n}"

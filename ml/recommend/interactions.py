@@ -14,7 +14,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ml.data import merchandise_predicate
 from ml.recommend.config import RecommenderConfig
+
+# Postage, fees and manual adjustments in real exports are neither tastes nor offers.
+MERCHANDISE = merchandise_predicate("product_id")
 
 INTERACTION_COLUMNS = (
     "customer_id",
@@ -53,7 +57,8 @@ def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool
                {decay.format(ts="invoice_ts")} AS decay,
                CASE WHEN {bought} THEN CAST(invoice_ts AS DATE) END AS bought_on
         FROM raw.order_lines
-        WHERE customer_id IS NOT NULL AND quantity <> 0 AND invoice_ts < CAST({cut} AS TIMESTAMP)"""
+        WHERE customer_id IS NOT NULL AND quantity <> 0 AND invoice_ts < CAST({cut} AS TIMESTAMP)
+          AND {MERCHANDISE}"""
     ]
     if has_events:
         branches.append(
@@ -63,7 +68,7 @@ def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool
                {decay.format(ts="event_ts")},
                CAST(NULL AS DATE)
         FROM raw.events
-        WHERE customer_id IS NOT NULL AND event_ts < CAST({cut} AS TIMESTAMP)"""
+        WHERE customer_id IS NOT NULL AND event_ts < CAST({cut} AS TIMESTAMP) AND {MERCHANDISE}"""
         )
     weight = (
         "SUM((bought - returned) * decay"
@@ -94,7 +99,7 @@ def holdout_sql(start: dt.date, end: dt.date) -> str:
     return f"""
     SELECT customer_id, product_id
     FROM raw.order_lines
-    WHERE customer_id IS NOT NULL AND quantity <> 0
+    WHERE customer_id IS NOT NULL AND quantity <> 0 AND {MERCHANDISE}
       AND invoice_ts >= CAST({date_literal(start)} AS TIMESTAMP) AND invoice_ts < CAST({date_literal(end)} AS TIMESTAMP)
     GROUP BY customer_id, product_id
     HAVING SUM(CASE WHEN {bought} THEN quantity ELSE 0 END) > 0
@@ -112,7 +117,7 @@ def active_items_sql(as_of: dt.date, config: RecommenderConfig, has_catalogue: b
     return f"""
     SELECT DISTINCT product_id
     FROM raw.order_lines
-    WHERE quantity > 0 AND NOT COALESCE(is_return, FALSE)
+    WHERE quantity > 0 AND NOT COALESCE(is_return, FALSE) AND {MERCHANDISE}
       AND invoice_ts >= CAST({date_literal(start)} AS TIMESTAMP) AND invoice_ts < CAST({date_literal(as_of)} AS TIMESTAMP)
       {catalogue}
     """

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ml.recommend.interactions import date_literal
+from ml.recommend.interactions import MERCHANDISE, date_literal
 
 _BOUGHT = "quantity > 0 AND NOT COALESCE(is_return, FALSE)"
 
@@ -17,7 +17,7 @@ def active_customers_sql(as_of: dt.date, active_days: int) -> str:
     return f"""
     SELECT DISTINCT customer_id
     FROM raw.order_lines
-    WHERE customer_id IS NOT NULL AND {_BOUGHT}
+    WHERE customer_id IS NOT NULL AND {_BOUGHT} AND {MERCHANDISE}
       AND invoice_ts >= CAST({date_literal(start)} AS TIMESTAMP) AND invoice_ts < CAST({date_literal(as_of)} AS TIMESTAMP)
     ORDER BY customer_id
     """

@@ -156,6 +156,8 @@ def test_candidate_params_sampling_is_seeded():
     first, second = candidate_params(config), candidate_params(config)
     assert first == second and len(first) == 4
     assert len(candidate_params(dataclasses.replace(config, max_trials=100))) == 6
+    # On a catalogue of 40 items, 16 and 32 factors would memorise it: only 8 stays.
+    assert {p["factors"] for p in candidate_params(dataclasses.replace(config, max_trials=100), 40)} == {8}
 
 
 def test_tune_als_logs_every_trial_and_returns_plain_params(split):
