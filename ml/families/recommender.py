@@ -92,7 +92,9 @@ def _interactions(wh: Warehouse, cutoff: dt.date) -> pd.DataFrame:
     )
     if frame.empty:
         raise RuntimeError(
-            f"{INTERACTIONS} has no rows for as_of_date {cutoff}; run build_features for this as-of date"
+            f"{INTERACTIONS} has no rows for as_of_date {cutoff}: either build_features has not run for "
+            f"this as-of date, or the shop has no customer purchases before {cutoff} (training needs "
+            f"history before D - 2 x horizon_days)"
         )
     return frame
 
@@ -176,6 +178,10 @@ def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: Mode
 
     config = recommender_config()
     split = _split(wh, config.cutoffs(as_of)["test"], as_of, config)
+    holdout_customers = int((np.diff(split.relevance.indptr) > 0).sum())
+    if holdout_customers < 10:
+        raise ValueError(f"only {holdout_customers} customers with purchases in [{split.cutoff}, {as_of}); "
+                         "too few to compare recommenders")
     models = {"challenger": _load(challenger)}
     if champion is not None:
         models["champion"] = _load(champion)

@@ -61,7 +61,8 @@ def recommend_rows(
     for start in range(0, len(rows), step):
         batch = rows[start : start + step]
         seen = None if config.allow_repurchase else train.weights[batch]
-        items, scores = top_n(model.score(train.weights, batch), k, allowed=allowed, seen=seen)
+        # score() returns a fresh block, so ranking may mask it in place.
+        items, scores = top_n(model.score(train.weights, batch), k, allowed=allowed, seen=seen, copy=False)
         yield batch, items, scores
 
 

@@ -124,13 +124,15 @@ def top_n(
     k: int,
     allowed: np.ndarray | None = None,
     seen: sp.csr_matrix | None = None,
+    copy: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best k items per row: (item columns, scores), -1 / NaN where fewer than k are eligible.
 
     `allowed` (bool per item) removes products no longer sold; `seen` (rows aligned with `scores`)
     removes items the user already bought. Ties break on the lower column, so results are stable.
+    `copy=False` lets a caller that owns a float32 `scores` block have it masked in place.
     """
-    scores = np.array(scores, dtype=np.float32, copy=True)
+    scores = np.array(scores, dtype=np.float32, copy=copy)
     n_rows, n_items = scores.shape
     if allowed is not None:
         scores[:, ~np.asarray(allowed, dtype=bool)] = -np.inf
@@ -143,7 +145,8 @@ def top_n(
     if n_rows == 0 or k_eff == 0:
         return items, values
     if k_eff < n_items:
-        candidates = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+        # Partitioning for the k largest directly avoids a negated copy of the whole block.
+        candidates = np.argpartition(scores, n_items - k_eff, axis=1)[:, n_items - k_eff :]
         cand_scores = np.take_along_axis(scores, candidates, axis=1)
         # The partition may cut between equal scores arbitrarily: rows tied at the boundary are
         # re-ranked with a stable sort so that ties always go to the lower column.

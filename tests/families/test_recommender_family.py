@@ -135,22 +135,26 @@ def test_build_features_on_postgres_matches_duckdb(pg_warehouse, loaded_warehous
 
 
 def test_recommendation_chunks_cover_everyone_with_fallback():
-    from tests.unit.test_recommend_models import CONFIG, CUTOFF, taste_shop  # noqa: PLC0415
-
-    inter, holdout, active = taste_shop(seed=3, n_users=40)
-    split = make_split(inter, holdout, active, CUTOFF, CONFIG)
-    recommender = Recommender.fit("popularity", split.train, split.allowed, CONFIG, CUTOFF)
-    overall = pd.DataFrame({"product_id": ["g0_1", "g1_1"], "buyers": [5, 3]})
-    by_segment = pd.DataFrame({"segment": ["vip"], "product_id": ["g2_2"], "buyers": [4]})
+    config = recommender_config()
+    interactions = pd.DataFrame({"customer_id": ["u1", "u1", "u2", "u3"], "product_id": ["a", "b", "b", "c"],
+                                 "weight": [1.0, 2.0, 1.0, 1.0],
+                                 "last_purchase_date": pd.to_datetime(["2024-02-01"] * 4)})
+    holdout = pd.DataFrame({"customer_id": ["u1"], "product_id": ["c"]})
+    split = make_split(interactions, holdout, ["a", "b", "c"], dt.date(2024, 3, 1), config)
+    recommender = Recommender.fit("popularity", split.train, split.allowed, config, split.cutoff)
+    overall = pd.DataFrame({"product_id": ["b", "c"], "buyers": [5, 3]})
+    by_segment = pd.DataFrame({"segment": ["vip"], "product_id": ["a"], "buyers": [4]})
     segments = pd.DataFrame({"customer_id": ["new_a"], "segment": ["vip"]})
     customers = ["u1", "u2", "u3", "new_a", "new_b"]
-    chunks = list(recommendation_chunks(recommender, customers, list(active), overall, by_segment, segments,
+    chunks = list(recommendation_chunks(recommender, customers, ["a", "b"], overall, by_segment, segments,
                                         chunk=2))
     assert len(chunks) == 3
     out = pd.concat(chunks, ignore_index=True)
     assert set(out["customer_id"]) == set(customers)
-    assert out[out.customer_id == "new_a"]["product_id"].tolist() == ["g2_2", "g0_1", "g1_1"]
+    assert "c" not in set(out.loc[out.source == "model", "product_id"])  # no longer sold
+    assert out[out.customer_id == "u2"]["product_id"].tolist() == ["b", "a"]
+    assert out[out.customer_id == "new_a"]["product_id"].tolist()[:2] == ["a", "b"]
     assert set(out[out.customer_id == "new_b"]["source"]) == {"fallback_popular"}
     assert out["rank"].dtype == np.int64 and out["score"].dtype == np.float64
-    empty = list(recommendation_chunks(recommender, [], list(active), overall, None, None))
+    empty = list(recommendation_chunks(recommender, [], ["a"], overall, None, None))
     assert len(empty) == 1 and empty[0].empty
