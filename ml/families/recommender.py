@@ -123,10 +123,7 @@ def _holdout_words(split: Split, end: dt.date) -> str:
 
 # -- train ---------------------------------------------------------------------------------------
 def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
-    import mlflow
-
     from ml import registry, tracking
-    from ml.recommend.pyfunc import pyfunc_arguments
     from ml.recommend.train import train_recommender
 
     config = recommender_config()
@@ -136,34 +133,41 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     final = build_matrix(_interactions(wh, as_of), as_of, config)
     final_allowed = np.isin(final.items, _active_products(wh, as_of, config))
     outcome = train_recommender(validation, test, final, final_allowed, as_of, config)
-    k = config.top_n
-
     with tracking.start_run(NAME, as_of, run_name=f"{NAME}-{as_of}") as run:
-        settings = {key: value for key, value in asdict(config).items() if key != "als_grid"}
-        mlflow.log_params({**settings, "als_grid": str(config.als_grid), "winner": outcome.winner})
-        mlflow.log_params({f"als_{key}": value for key, value in outcome.als_params.items()})
-        mlflow.log_params({
-            "n_users": final.shape[0], "n_items": final.shape[1], "n_interactions": final.weights.nnz,
-            "n_active_items": int(final_allowed.sum()),
-        })
-        for kind, metrics in outcome.results.items():
-            prefix = "" if kind == outcome.winner else ("als_" if kind == "als" else f"baseline_{kind}_")
-            mlflow.log_metrics({f"{prefix}{key}": float(value) for key, value in metrics.items()})
-            with tracking.start_run(NAME, as_of, run_name=kind, nested=True, tags={"valueflow.candidate": kind}):
-                mlflow.log_params(outcome.als_params if kind == "als" else {"kind": kind})
-                mlflow.log_metrics({key: float(value) for key, value in metrics.items()})
-        mlflow.log_metric(f"validation_best_ndcg_at_{k}", float(outcome.trials[f"ndcg_at_{k}"].max()))
-        mlflow.log_table(outcome.trials, artifact_file="als_validation_trials.json")
-        mlflow.log_dict(
-            {kind: metrics for kind, metrics in outcome.results.items()}, "test_split_metrics.json"
-        )
-        with tempfile.TemporaryDirectory() as folder:
-            info = mlflow.pyfunc.log_model(name="model", **pyfunc_arguments(outcome.recommender, folder))
-        run_id = run.info.run_id
-    metric = f"ndcg_at_{k}"
+        model_uri = _log_outcome(outcome, config, as_of)
+    metric = f"ndcg_at_{config.top_n}"
     description = (f"{outcome.winner} as of {as_of}: test {metric} {outcome.results[outcome.winner][metric]:.4f} "
                    f"(global popularity {outcome.results['popularity'][metric]:.4f})")
-    return registry.register_challenger(info.model_uri, NAME, run_id, description)
+    return registry.register_challenger(model_uri, NAME, run.info.run_id, description)
+
+
+def _log_outcome(outcome, config: RecommenderConfig, as_of: dt.date) -> str:
+    """Log one training run into the active MLflow run; return the logged model's URI."""
+    import mlflow
+
+    from ml import tracking
+    from ml.recommend.pyfunc import pyfunc_arguments
+
+    final, k = outcome.recommender.train, config.top_n
+    settings = {key: value for key, value in asdict(config).items() if key != "als_grid"}
+    mlflow.log_params({**settings, "als_grid": str(config.als_grid), "winner": outcome.winner})
+    mlflow.log_params({f"als_{key}": value for key, value in outcome.als_params.items()})
+    mlflow.log_params({"n_users": final.shape[0], "n_items": final.shape[1], "n_interactions": final.weights.nnz,
+                       "n_active_items": int(outcome.recommender.allowed.sum())})
+    # Side by side in one run: every candidate under its prefix, the registered winner unprefixed.
+    mlflow.log_metrics({key: float(value) for key, value in outcome.results[outcome.winner].items()})
+    for kind, metrics in outcome.results.items():
+        prefix = "als_" if kind == "als" else f"baseline_{kind}_"
+        mlflow.log_metrics({f"{prefix}{key}": float(value) for key, value in metrics.items()})
+        with tracking.start_run(NAME, as_of, run_name=kind, nested=True, tags={"valueflow.candidate": kind}):
+            mlflow.log_params(outcome.als_params if kind == "als" else {"kind": kind})
+            mlflow.log_metrics({key: float(value) for key, value in metrics.items()})
+    mlflow.log_metric(f"validation_best_ndcg_at_{k}", float(outcome.trials[f"ndcg_at_{k}"].max()))
+    mlflow.log_table(outcome.trials, artifact_file="als_validation_trials.json")
+    mlflow.log_dict(outcome.results, "test_split_metrics.json")
+    with tempfile.TemporaryDirectory() as folder:
+        info = mlflow.pyfunc.log_model(name="model", **pyfunc_arguments(outcome.recommender, folder))
+    return info.model_uri
 
 
 # -- evaluate ------------------------------------------------------------------------------------

@@ -62,10 +62,12 @@ def test_recommender_end_to_end(loaded_warehouse, mlflow_store, small_shop_as_of
     assert registry.get_alias("recommender", registry.CHALLENGER) == challenger
     run = mlflow.get_run(challenger.run_id)
     metrics, winner = run.data.metrics, run.data.params["winner"]
-    als_ndcg = metrics["ndcg_at_10" if winner == "als" else "als_ndcg_at_10"]
-    assert als_ndcg > metrics["baseline_popularity_ndcg_at_10"]  # the shop's tastes are learnable
-    assert metrics["ndcg_at_10"] == max(v for k, v in metrics.items() if k.endswith("ndcg_at_10")
-                                        and not k.startswith("validation"))
+    assert metrics["als_ndcg_at_10"] > metrics["baseline_popularity_ndcg_at_10"]  # tastes are learnable
+    for metric in ("precision_at_10", "recall_at_10", "map_at_10", "coverage_at_10"):
+        assert {f"als_{metric}", f"baseline_recent_popularity_{metric}", f"baseline_item_cosine_{metric}"} <= set(metrics)
+    prefix = "als_" if winner == "als" else f"baseline_{winner}_"
+    assert metrics["ndcg_at_10"] == metrics[f"{prefix}ndcg_at_10"] == max(
+        v for k, v in metrics.items() if k.endswith("ndcg_at_10") and not k.startswith("validation"))
     assert {"als_factors", "als_alpha", "als_regularization", "als_iterations"} <= set(run.data.params)
     children = mlflow.search_runs(experiment_ids=[run.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
