@@ -122,7 +122,20 @@ def _holdout_words(split: Split, end: dt.date) -> str:
 
 
 # -- train ---------------------------------------------------------------------------------------
+def coverage_guardrail(config: RecommenderConfig) -> float:
+    """The minimum coverage@N of the promotion policy (0 when it sets none), so that training never
+    registers a model the policy must reject."""
+    from ml.promotion import load_policy
+
+    wanted = f"coverage_at_{config.top_n}"
+    limits = [g.min for g in load_policy(NAME).guardrails
+              if g.metric == wanted and g.source == "challenger" and g.min is not None]
+    return float(max(limits, default=0.0))
+
+
 def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
+    import mlflow
+
     from ml import registry, tracking
     from ml.recommend.train import train_recommender
 
@@ -132,8 +145,10 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     test = _split(wh, cuts["test"], as_of, config)
     final = build_matrix(_interactions(wh, as_of), as_of, config)
     final_allowed = np.isin(final.items, _active_products(wh, as_of, config))
-    outcome = train_recommender(validation, test, final, final_allowed, as_of, config)
+    min_coverage = coverage_guardrail(config)
+    outcome = train_recommender(validation, test, final, final_allowed, as_of, config, min_coverage)
     with tracking.start_run(NAME, as_of, run_name=f"{NAME}-{as_of}") as run:
+        mlflow.log_param("min_coverage", min_coverage)
         model_uri = _log_outcome(outcome, config, as_of)
     metric = f"ndcg_at_{config.top_n}"
     description = (f"{outcome.winner} as of {as_of}: test {metric} {outcome.results[outcome.winner][metric]:.4f} "

@@ -123,18 +123,21 @@ def tune_als(validation: Split, config: RecommenderConfig) -> tuple[dict, pd.Dat
 
 
 def compare_candidates(
-    test: Split, als_params: dict, config: RecommenderConfig
+    test: Split, als_params: dict, config: RecommenderConfig, min_coverage: float = 0.0
 ) -> tuple[str, dict[str, dict[str, float]]]:
-    """Fit ALS and the baselines on the test split; return the winner by NDCG and all metrics.
+    """Fit ALS and the baselines on the test split; return the winner and every candidate's metrics.
 
-    On equal NDCG the earlier entry of ("als", *BASELINE_KINDS) wins.
+    The winner has the best NDCG among candidates whose catalogue coverage reaches `min_coverage`
+    (the promotion guardrail: registering a model that must fail it would leave no champion), or
+    among all of them if none does. On equal NDCG the earlier of ("als", *BASELINE_KINDS) wins.
     """
     results = {}
     for kind in ("als", *BASELINE_KINDS):
         model = fit_model(kind, test.train, config, als_params if kind == "als" else None)
         results[kind] = evaluate_model(model, test, config)
-    metric = f"ndcg_at_{config.top_n}"
-    winner = max(results, key=lambda kind: (results[kind][metric], -list(results).index(kind)))
+    metric, coverage = f"ndcg_at_{config.top_n}", f"coverage_at_{config.top_n}"
+    eligible = [kind for kind in results if results[kind][coverage] >= min_coverage] or list(results)
+    winner = max(eligible, key=lambda kind: (results[kind][metric], -list(results).index(kind)))
     return winner, results
 
 

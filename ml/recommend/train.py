@@ -20,7 +20,7 @@ class TrainingOutcome:
     als_params: dict  # chosen on the validation split
     trials: pd.DataFrame  # one row per validation trial
     results: dict[str, dict[str, float]]  # test-split metrics of ALS and every baseline
-    winner: str  # kind with the best test NDCG: the one registered
+    winner: str  # kind with the best test NDCG (coverage permitting): the one registered
     recommender: Recommender  # the winner refitted on all history before as_of
 
 
@@ -31,9 +31,12 @@ def train_recommender(
     final_allowed: np.ndarray,
     as_of: dt.date,
     config: RecommenderConfig,
+    min_coverage: float = 0.0,
 ) -> TrainingOutcome:
+    """Tune ALS on `validation`, pick the winner on `test` (see `compare_candidates` for the role
+    of `min_coverage`), refit it on `final`."""
     als_params, trials = tune_als(validation, config)
-    winner, results = compare_candidates(test, als_params, config)
+    winner, results = compare_candidates(test, als_params, config, min_coverage)
     params = als_params if winner == "als" else None
     recommender = Recommender.fit(winner, final, final_allowed, config, as_of, params)
     return TrainingOutcome(als_params, trials, results, winner, recommender)

@@ -167,3 +167,12 @@ def test_tune_als_logs_every_trial_and_returns_plain_params(split):
     assert trials["ndcg_at_10"].max() == pytest.approx(
         trials.loc[trials["alpha"] == best["alpha"], "ndcg_at_10"].iloc[0]
     )
+
+
+def test_winner_must_reach_the_coverage_guardrail(split):
+    params = {"factors": 8, "regularization": 0.05, "alpha": 10.0, "iterations": 10}
+    winner, results = compare_candidates(split, params, CONFIG, min_coverage=0.5)
+    assert results[winner]["coverage_at_10"] >= 0.5
+    # An impossible guardrail leaves the plain NDCG winner rather than nothing.
+    unconstrained, _ = compare_candidates(split, params, CONFIG)
+    assert compare_candidates(split, params, CONFIG, min_coverage=2.0)[0] == unconstrained
