@@ -132,7 +132,8 @@ def top_n(
     removes items the user already bought. Ties break on the lower column, so results are stable.
     `copy=False` lets a caller that owns a float32 `scores` block have it masked in place.
     """
-    scores = np.array(scores, dtype=np.float32, copy=copy)
+    # copy=None: only copy when the dtype must change (numpy 2 raises on copy=False in that case).
+    scores = np.array(scores, dtype=np.float32, copy=True if copy else None)
     n_rows, n_items = scores.shape
     if allowed is not None:
         scores[:, ~np.asarray(allowed, dtype=bool)] = -np.inf

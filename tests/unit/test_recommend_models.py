@@ -176,3 +176,12 @@ def test_winner_must_reach_the_coverage_guardrail(split):
     # An impossible guardrail leaves the plain NDCG winner rather than nothing.
     unconstrained, _ = compare_candidates(split, params, CONFIG)
     assert compare_candidates(split, params, CONFIG, min_coverage=2.0)[0] == unconstrained
+
+
+def test_top_n_in_place_only_when_asked():
+    scores = np.array([[0.3, 0.1, 0.2]], dtype=np.float32)
+    top_n(scores, 1, allowed=np.array([False, True, True]))
+    assert scores[0, 0] == np.float32(0.3)  # the caller's block is left alone by default
+    top_n(np.array([[0.3, 0.1, 0.2]]), 1, allowed=np.array([False, True, True]), copy=False)  # float64: converted
+    items, _ = top_n(scores, 1, allowed=np.array([False, True, True]), copy=False)
+    assert items.tolist() == [[2]] and np.isneginf(scores[0, 0])
