@@ -163,11 +163,13 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             metrics.to_csv(folder / "backtest_metrics.csv", index=False)
-            kept = KEY_COLUMNS + ["target", "pred_lightgbm_raw"] + [f"pred_{n}" for n in MODELS] + ["lower_80", "upper_80"]
+            kept = KEY_COLUMNS + ["target", "pred_lightgbm_raw"] + [f"pred_{n}" for n in MODELS]
+            kept += ["lower_80", "upper_80"]
             result.predictions[[c for c in kept if c in result.predictions]].to_csv(
                 folder / "backtest_predictions.csv", index=False
             )
-            (folder / "interval_quantiles.json").write_text(json.dumps({str(h): q for h, q in result.intervals.items()}))
+            quantiles = {str(h): q for h, q in result.intervals.items()}
+            (folder / "interval_quantiles.json").write_text(json.dumps(quantiles))
             save_actual_vs_forecast(m, result.predictions, folder / "actual_vs_forecast.png")
             mlflow.log_artifacts(str(folder))
         example = model_input(result.predictions.head(5))

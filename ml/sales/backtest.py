@@ -106,8 +106,12 @@ def run_backtest(m: PanelMatrix, config: SalesConfig = SalesConfig()) -> Backtes
             history = pd.concat(older, ignore_index=True)
             scale = fit_level_scale(history["target"], history["pred_lightgbm_raw"])
             predicted["pred_lightgbm"] = scale * predicted["pred_lightgbm_raw"]
-            quantiles = fit_intervals(history["target"], history["pred_lightgbm"], history["horizon"], config.interval_level)
-            predicted["lower_80"], predicted["upper_80"] = apply_intervals(predicted["pred_lightgbm"], predicted["horizon"], quantiles)
+            quantiles = fit_intervals(
+                history["target"], history["pred_lightgbm"], history["horizon"], config.interval_level
+            )
+            predicted["lower_80"], predicted["upper_80"] = apply_intervals(
+                predicted["pred_lightgbm"], predicted["horizon"], quantiles
+            )
         scored.append(predicted)
     predictions = pd.concat(scored, ignore_index=True)
     coverage = {

@@ -77,7 +77,9 @@ def _window(cum: np.ndarray, t: int, w: int) -> np.ndarray:
     return cum[:, t] - cum[:, max(t - w, 0)]
 
 
-def eligible_products(m: PanelMatrix, t: int, active_weeks: int, min_history_weeks: int) -> tuple[np.ndarray, np.ndarray]:
+def eligible_products(
+    m: PanelMatrix, t: int, active_weeks: int, min_history_weeks: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(model, fallback) boolean masks at origin t: active products with long / short histories."""
     p = _prepared(m)
     age = t - m.first_idx

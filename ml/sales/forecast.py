@@ -40,7 +40,9 @@ class SalesForecaster:
         return pd.DataFrame({"predicted_units": predicted, "lower_80": lower, "upper_80": upper}, index=features.index)
 
 
-def forecast_products(m: PanelMatrix, forecaster, config: SalesConfig = SalesConfig(), t: int | None = None) -> pd.DataFrame:
+def forecast_products(
+    m: PanelMatrix, forecaster, config: SalesConfig = SalesConfig(), t: int | None = None
+) -> pd.DataFrame:
     """Forecast rows for every active product at origin t (default: the week after the panel).
 
     `forecaster` is anything with `predict(features) -> frame` (a SalesForecaster or an MLflow pyfunc).

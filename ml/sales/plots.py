@@ -25,8 +25,11 @@ def plot_actual_vs_forecast(m: PanelMatrix, predictions: pd.DataFrame, top_n: in
         ax.plot(actual.index, actual.values, color="black", lw=1.2, label="actual")
         rows = predictions[predictions["product_id"] == product].sort_values("target_week")
         for origin, g in rows.groupby("origin_week"):
-            ax.plot(g["target_week"], g["pred_lightgbm"], color="tab:blue", marker="o", ms=3, label="LightGBM" if origin == rows["origin_week"].min() else None)
-            ax.plot(g["target_week"], g["pred_seasonal_naive"], color="tab:orange", ls="--", label="seasonal naive" if origin == rows["origin_week"].min() else None)
+            first = origin == rows["origin_week"].min()  # label each line once
+            ax.plot(g["target_week"], g["pred_lightgbm"], color="tab:blue", marker="o", ms=3,
+                    label="LightGBM" if first else None)
+            ax.plot(g["target_week"], g["pred_seasonal_naive"], color="tab:orange", ls="--",
+                    label="seasonal naive" if first else None)
             if "lower_80" in g and g["lower_80"].notna().all():
                 ax.fill_between(g["target_week"], g["lower_80"], g["upper_80"], color="tab:blue", alpha=0.15)
             ax.axvline(origin, color="grey", lw=0.5, ls=":")
