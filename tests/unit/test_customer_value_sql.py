@@ -1,0 +1,45 @@
+"""The warehouse feature SQL computes exactly what the pandas feature builder computes."""
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.customer_value.sql import FEATURE_COLUMNS, customer_features_sql
+from ml.customer_value.summary import build_customer_features, build_transactions
+from ml.warehouse import Warehouse
+
+
+@pytest.fixture
+def order_lines() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    n = 400
+    frame = pd.DataFrame({
+        "invoice_id": [f"i{i}" for i in range(n)],
+        "line_no": 1,
+        "product_id": "p",
+        "quantity": rng.integers(1, 4, n),
+        "unit_price": rng.gamma(2.0, 5.0, n).round(2),
+        "invoice_ts": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 500 * 24, n), unit="h"),
+        "customer_id": rng.choice([f"c{i}" for i in range(40)] + [None], n),
+    })
+    returns = frame.sample(30, random_state=1).assign(quantity=lambda f: -f["quantity"])
+    returns["invoice_ts"] += pd.to_timedelta(rng.integers(0, 20, 30), unit="D")  # some the same day
+    lines = pd.concat([frame, returns], ignore_index=True)
+    return lines.assign(is_return=lines["quantity"] < 0)
+
+
+@pytest.mark.parametrize("cutoff", [dt.date(2023, 6, 1), dt.date(2024, 5, 1)])
+def test_sql_features_match_pandas(tmp_path, order_lines, cutoff):
+    with Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}") as wh:
+        wh.execute("CREATE SCHEMA raw")
+        wh.replace_table("raw.order_lines", order_lines)
+        sql = wh.query(customer_features_sql(cutoff)).set_index("customer_id").sort_index()
+    expected = build_customer_features(build_transactions(order_lines), cutoff).sort_index()
+    assert list(sql.index) == list(expected.index)
+    pd.testing.assert_frame_equal(sql[list(FEATURE_COLUMNS)], expected[list(FEATURE_COLUMNS)], check_dtype=False,
+                                  check_index_type=False, check_names=False)
+    lines = order_lines[order_lines["customer_id"].notna() & (order_lines["invoice_ts"] < pd.Timestamp(cutoff))]
+    net = (lines["quantity"] * lines["unit_price"]).groupby(lines["customer_id"]).sum()
+    np.testing.assert_allclose(sql["historical_value"], net.reindex(sql.index))
+    assert (sql["cutoff_date"] == pd.Timestamp(cutoff)).all()
