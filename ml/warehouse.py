@@ -164,20 +164,28 @@ class Warehouse:
             return _normalise(pd.DataFrame(cur.fetchall(), columns=columns))
 
     def query_batches(self, sql: str, batch_rows: int = 50_000) -> Iterator[pd.DataFrame]:
-        """Stream a SELECT in batches so memory stays flat whatever the result size."""
-        if self.dialect == "duckdb":
-            reader = self._con.sql(sql).to_arrow_reader(batch_rows)
-            for batch in reader:
-                yield _normalise(batch.to_pandas())
-            return
-        # A server-side cursor needs a transaction; it is read-only so committing it is harmless.
-        with self._con.transaction(), self._con.cursor(name="valueflow_batches") as cur:
-            cur.itersize = batch_rows
-            cur.execute(sql)
-            columns = None
-            while rows := cur.fetchmany(batch_rows):
-                columns = columns or [c.name for c in cur.description]
-                yield _normalise(pd.DataFrame(rows, columns=columns))
+        """Stream a SELECT in batches so memory stays flat whatever the result size.
+
+        The stream reads through its own connection, so the caller may write (e.g. a mart partition
+        in one transaction) while batches are still coming.
+        """
+        reader_wh = Warehouse(self.url) if self.location.target != ":memory:" else self
+        try:
+            if reader_wh.dialect == "duckdb":
+                for batch in reader_wh._con.sql(sql).to_arrow_reader(batch_rows):
+                    yield _normalise(batch.to_pandas())
+                return
+            # A server-side cursor needs a transaction; it only reads, so committing it is harmless.
+            with reader_wh._con.transaction(), reader_wh._con.cursor(name="valueflow_batches") as cur:
+                cur.itersize = batch_rows
+                cur.execute(sql)
+                columns = None
+                while rows := cur.fetchmany(batch_rows):
+                    columns = columns or [c.name for c in cur.description]
+                    yield _normalise(pd.DataFrame(rows, columns=columns))
+        finally:
+            if reader_wh is not self:
+                reader_wh.close()
 
     def scalar(self, sql: str) -> Any:
         frame = self.query(sql)

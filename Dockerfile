@@ -1,0 +1,8 @@
+# One image for every Airflow service and the MLflow server: Airflow's own image plus our pins.
+FROM apache/airflow:3.3.2-python3.11
+COPY requirements.txt /requirements.txt
+RUN pip install --no-cache-dir -r /requirements.txt
+COPY --chown=airflow:root ml /opt/valueflow/ml
+COPY --chown=airflow:root expectations /opt/valueflow/expectations
+COPY --chown=airflow:root config /opt/valueflow/config
+ENV PYTHONPATH=/opt/valueflow

@@ -1,0 +1,180 @@
+"""Champion/challenger: apply a family's promotion policy and move the registry aliases.
+
+A policy (`config/policies/<family>.yaml`) names the primary metric, its direction, the minimum gain
+over the champion, the minimum gain over the naive baseline (used when there is no champion yet),
+and guardrails that must hold whatever the metric says.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+import yaml
+
+from ml import registry, settings
+from ml.families.base import Evaluation, ModelFamily, ModelRef
+from ml.warehouse import Warehouse
+
+POLICY_KEYS = {"metric", "direction", "min_gain", "baseline_min_gain", "guardrails", "description"}
+GUARDRAIL_KEYS = {"metric", "source", "min", "max"}
+PROMOTIONS_TABLE = "ops.model_promotions"
+
+
+class PolicyError(ValueError):
+    """A policy file is malformed; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    metric: str
+    source: str = "challenger"  # challenger | pairwise
+    min: float | None = None
+    max: float | None = None
+
+    def check(self, evaluation: Evaluation) -> str | None:
+        """None when the guardrail holds (or does not apply), else why it fails."""
+        values = evaluation.pairwise if self.source == "pairwise" else evaluation.challenger
+        if self.source == "pairwise" and evaluation.champion is None:
+            return None  # nothing to compare with yet
+        value = values.get(self.metric)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return f"guardrail metric {self.metric} was not computed"
+        if self.min is not None and value < self.min:
+            return f"{self.metric}={value:.4f} below guardrail minimum {self.min}"
+        if self.max is not None and value > self.max:
+            return f"{self.metric}={value:.4f} above guardrail maximum {self.max}"
+        return None
+
+
+@dataclass(frozen=True)
+class Policy:
+    metric: str
+    direction: str  # maximize | minimize
+    min_gain: float = 0.0
+    baseline_min_gain: float = 0.0
+    guardrails: tuple[Guardrail, ...] = field(default_factory=tuple)
+
+    def gain(self, new: float, old: float) -> float:
+        return new - old if self.direction == "maximize" else old - new
+
+
+def load_policy(family: str) -> Policy:
+    path = settings.policies_dir() / f"{family}.yaml"
+    if not path.exists():
+        raise PolicyError(f"no promotion policy file {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    unknown = set(raw) - POLICY_KEYS
+    if unknown:
+        raise PolicyError(f"{path}: unknown field(s) {sorted(unknown)}; allowed: {sorted(POLICY_KEYS)}")
+    if "metric" not in raw or raw.get("direction") not in ("maximize", "minimize"):
+        raise PolicyError(f"{path}: needs `metric` and `direction: maximize|minimize`")
+    guardrails = []
+    for item in raw.get("guardrails") or []:
+        extra = set(item) - GUARDRAIL_KEYS
+        if extra or "metric" not in item or item.get("source", "challenger") not in ("challenger", "pairwise"):
+            raise PolicyError(f"{path}: malformed guardrail {item}; fields {sorted(GUARDRAIL_KEYS)}")
+        guardrails.append(Guardrail(**item))
+    return Policy(raw["metric"], raw["direction"], float(raw.get("min_gain", 0.0)),
+                  float(raw.get("baseline_min_gain", 0.0)), tuple(guardrails))
+
+
+@dataclass
+class Decision:
+    promote: bool
+    reason: str
+    challenger_value: float
+    reference_value: float  # the champion's value, or the baseline's with no champion
+    reference: str  # "champion" or "baseline"
+
+
+def decide(policy: Policy, evaluation: Evaluation) -> Decision:
+    """Promote only if the challenger beats the reference by the policy's margin and no guardrail fails."""
+    metric = policy.metric
+    challenger_value = evaluation.challenger[metric]
+    if evaluation.champion is not None:
+        reference, reference_value, margin = "champion", evaluation.champion[metric], policy.min_gain
+    else:
+        reference, reference_value, margin = "baseline", evaluation.baseline[metric], policy.baseline_min_gain
+    failures = [why for g in policy.guardrails if (why := g.check(evaluation))]
+    gain = policy.gain(challenger_value, reference_value)
+    summary = f"{metric}: challenger {challenger_value:.4f} vs {reference} {reference_value:.4f} (gain {gain:+.4f}, needs > {margin})"
+    if failures:
+        return Decision(False, f"guardrail failed: {'; '.join(failures)}. {summary}", challenger_value,
+                        reference_value, reference)
+    if not gain > margin:
+        return Decision(False, f"not better than the {reference}. {summary}", challenger_value, reference_value, reference)
+    return Decision(True, f"beats the {reference}. {summary}", challenger_value, reference_value, reference)
+
+
+def promote_challenger(wh: Warehouse, family: ModelFamily, as_of: dt.date, pipeline_run_id: str = "") -> Decision:
+    """Evaluate the current challenger beside the champion, decide, move aliases, record the decision."""
+    challenger = registry.get_alias(family.name, registry.CHALLENGER)
+    if challenger is None:
+        raise LookupError(f"registered model {family.name!r} has no {registry.CHALLENGER!r} alias; train it first")
+    champion = registry.get_alias(family.name, registry.CHAMPION)
+    if champion is not None and champion.version == challenger.version:
+        return Decision(False, "the challenger is already the champion", math.nan, math.nan, "champion")
+    policy = load_policy(family.name)
+    evaluation = family.evaluate(wh, as_of, challenger, champion)
+    decision = decide(policy, evaluation)
+    if decision.promote:
+        registry.set_alias(challenger, registry.CHAMPION)
+        if champion is not None:
+            registry.set_alias(champion, "previous_champion")
+    _record(wh, family, as_of, challenger, champion, policy, evaluation, decision, pipeline_run_id)
+    return decision
+
+
+def _record(wh, family, as_of, challenger: ModelRef, champion: ModelRef | None, policy: Policy,
+            evaluation: Evaluation, decision: Decision, pipeline_run_id: str) -> None:
+    verdict = "promoted" if decision.promote else "rejected"
+    registry.tag_version(challenger, {
+        "valueflow.decision": verdict,
+        "valueflow.decision_reason": decision.reason[:4000],
+        f"valueflow.{policy.metric}": f"{decision.challenger_value:.6f}",
+        "valueflow.decided_as_of": as_of.isoformat(),
+    }, description=f"{verdict} on {as_of.isoformat()} against the {decision.reference}: {decision.reason}")
+    row = pd.DataFrame([{
+        "model_name": family.name,
+        "challenger_version": challenger.version,
+        "champion_version": champion.version if champion else None,
+        "metric": policy.metric,
+        "challenger_value": decision.challenger_value,
+        "champion_value": evaluation.champion[policy.metric] if evaluation.champion else None,
+        "baseline_value": evaluation.baseline.get(policy.metric),
+        "decision": verdict,
+        "reason": decision.reason,
+        "holdout": evaluation.holdout,
+        "metrics": json.dumps({"challenger": evaluation.challenger, "champion": evaluation.champion,
+                               "baseline": evaluation.baseline, "pairwise": evaluation.pairwise}, default=float),
+        "run_id": challenger.run_id,
+        "pipeline_run_id": pipeline_run_id,
+        "as_of_date": as_of,
+        "decided_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+    }])
+    row["champion_version"] = row["champion_version"].astype("string")
+    row["champion_value"] = row["champion_value"].astype("float64")
+    wh.replace_partition(PROMOTIONS_TABLE, row, {"model_name": family.name, "challenger_version": challenger.version,
+                                                 "as_of_date": as_of})
+
+
+def rollback_champion(wh: Warehouse, model_name: str, to_version: str, reason: str) -> ModelRef:
+    """Point `champion` back at an earlier version and record it like any other decision."""
+    current = registry.get_alias(model_name, registry.CHAMPION)
+    target = registry.get_version(model_name, to_version)
+    registry.set_alias(target, registry.CHAMPION)
+    registry.tag_version(target, {"valueflow.decision": "rolled_back_to", "valueflow.decision_reason": reason})
+    row = pd.DataFrame([{
+        "model_name": model_name, "challenger_version": target.version,
+        "champion_version": current.version if current else None, "metric": "", "challenger_value": math.nan,
+        "champion_value": math.nan, "baseline_value": math.nan, "decision": "rollback", "reason": reason,
+        "holdout": "", "metrics": "{}", "run_id": target.run_id, "pipeline_run_id": "manual",
+        "as_of_date": dt.date.today(), "decided_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+    }])
+    row["champion_version"] = row["champion_version"].astype("string")
+    wh.replace_partition(PROMOTIONS_TABLE, row, {"model_name": model_name, "challenger_version": target.version,
+                                                 "decision": "rollback"})
+    return target

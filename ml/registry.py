@@ -1,0 +1,58 @@
+"""The MLflow model registry: challengers, champions and their aliases."""
+from __future__ import annotations
+
+from ml.families.base import ModelRef
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def _client():
+    from mlflow.tracking import MlflowClient
+
+    from ml import tracking
+
+    return MlflowClient(tracking.configure())
+
+
+def register_challenger(model_uri: str, name: str, run_id: str, description: str = "") -> ModelRef:
+    """Register a logged model as a new version of `name` and point alias `challenger` at it."""
+    import mlflow
+
+    from ml import tracking
+
+    tracking.configure()
+    version = mlflow.register_model(model_uri, name, tags={"valueflow.role": "challenger"})
+    client = _client()
+    if description:
+        client.update_model_version(name, version.version, description=description)
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    return ModelRef(name=name, version=str(version.version), run_id=run_id)
+
+
+def get_alias(name: str, alias: str) -> ModelRef | None:
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return ModelRef(name=name, version=str(version.version), run_id=version.run_id)
+
+
+def set_alias(ref: ModelRef, alias: str) -> None:
+    _client().set_registered_model_alias(ref.name, alias, ref.version)
+
+
+def tag_version(ref: ModelRef, tags: dict[str, str], description: str | None = None) -> None:
+    client = _client()
+    for key, value in tags.items():
+        client.set_model_version_tag(ref.name, ref.version, key, str(value))
+    if description is not None:
+        client.update_model_version(ref.name, ref.version, description=description)
+
+
+def get_version(name: str, version: str) -> ModelRef:
+    found = _client().get_model_version(name, version)
+    return ModelRef(name=name, version=str(found.version), run_id=found.run_id)
