@@ -50,6 +50,7 @@ class ValuePredictor:
             raise ValueError("a 'gbm' predictor needs a LightGBM model and a 'bgnbd' one must not have one")
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        require_columns(features, ("n_transactions",), "customer features")
         probabilistic = predict_customer_value(
             self.clv, to_summary(features), horizon_days=self.horizon_days, clv_days=self.clv_days,
             annual_discount_rate=self.annual_discount_rate,
@@ -61,6 +62,8 @@ class ValuePredictor:
             out["expected_orders"] = boosted["expected_orders"]
             out["expected_spend"] = boosted["expected_spend"]
             out["predicted_clv"] = (boosted["expected_spend"] * decay.fillna(self.clv_days / self.horizon_days))
+        # Customers whose history is only returns or cancellations have no purchase to model.
+        out.loc[features["n_transactions"].to_numpy() <= 0, :] = 0.0
         return out.astype(float)
 
 

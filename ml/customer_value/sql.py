@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ml.customer_value.summary import WINDOWS_DAYS
+from ml.data import merchandise_predicate
 from ml.warehouse import sql_literal
 
 FEATURE_COLUMNS = (
@@ -19,8 +20,12 @@ FEATURE_COLUMNS = (
 
 
 def customer_features_sql(cutoff: dt.date, source: str = "raw.order_lines") -> str:
-    """One row per customer with a purchase before `cutoff`: the model features plus
-    `historical_value` (net spend, returns included) and `cutoff_date`."""
+    """One row per customer with any merchandise line before `cutoff`: the model features plus
+    `historical_value` (net spend, returns included) and `cutoff_date`.
+
+    A customer whose lines are all returns or cancellations (their purchases predate the export)
+    has n_transactions = 0 and zero features; the models leave them out and score them zero.
+    """
     cutoff_ts = sql_literal(dt.datetime.combine(cutoff, dt.time()))
     last_day = sql_literal(cutoff - dt.timedelta(days=1))
     windows = ",\n  ".join(
@@ -28,11 +33,12 @@ def customer_features_sql(cutoff: dt.date, source: str = "raw.order_lines") -> s
         f"CAST(SUM(CASE WHEN day >= {sql_literal(cutoff - dt.timedelta(days=d))} THEN value ELSE 0 END) AS DOUBLE PRECISION) AS spend_{d}d"
         for d in WINDOWS_DAYS
     )
+    features = ", ".join(f"COALESCE(s.{c}, 0) AS {c}" for c in FEATURE_COLUMNS)
     return f"""
 WITH history AS (
   SELECT customer_id, CAST(invoice_ts AS DATE) AS day, CAST(quantity AS DOUBLE PRECISION) * unit_price AS value
   FROM {source}
-  WHERE customer_id IS NOT NULL AND invoice_ts < {cutoff_ts}
+  WHERE customer_id IS NOT NULL AND invoice_ts < {cutoff_ts} AND {merchandise_predicate()}
 ), net AS (
   SELECT customer_id, SUM(value) AS historical_value FROM history GROUP BY customer_id
 ), days AS (
@@ -56,6 +62,6 @@ WITH history AS (
   FROM ranked
   GROUP BY customer_id
 )
-SELECT s.*, n.historical_value, {sql_literal(cutoff)} AS cutoff_date
-FROM summary s JOIN net n ON n.customer_id = s.customer_id
+SELECT n.customer_id, {features}, n.historical_value, {sql_literal(cutoff)} AS cutoff_date
+FROM net n LEFT JOIN summary s ON s.customer_id = n.customer_id
 """

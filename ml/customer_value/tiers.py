@@ -60,20 +60,35 @@ def load_tiers(path: str | Path | None = None) -> list[Tier]:
             raise TierConfigError(f"{path}: {error}") from None
 
 
-def assign_value_tiers(values: pd.Series, tiers: list[Tier]) -> pd.Series:
-    """Tier name per customer, same index as `values`.
+def value_tier_thresholds(values, tiers: list[Tier]) -> np.ndarray:
+    """The lowest value that still makes each tier but the last (+inf where a tier is empty).
 
-    Ranks are taken with ties at their best rank, so equal values always share a tier and a higher
-    value never lands in a lower tier; a tier's size can therefore exceed its share when values tie.
+    Computed once over all customers, so a mart can then be tiered chunk by chunk.
     """
-    if values.isna().any():
+    values = np.asarray(values, dtype=float)
+    if np.isnan(values).any():
         raise ValueError("predicted values contain NaN; cannot rank customers into tiers")
+    ordered = np.sort(values)[::-1]
+    # Integer cut-offs (round(cumulative share * n)) avoid float edges like 0.05 + 0.15 != 0.2.
+    cutoffs = np.round(np.cumsum([t.share for t in tiers[:-1]]) * len(values)).astype(int)
+    return np.array([ordered[c - 1] if c >= 1 else np.inf for c in cutoffs], dtype=float)
+
+
+def apply_value_tiers(values, tiers: list[Tier], thresholds: np.ndarray) -> np.ndarray:
+    """Tier name per value: the first tier whose threshold the value reaches, else the last tier.
+
+    Equal values always share a tier and a higher value never lands in a lower tier; when values tie
+    at a boundary, the tier takes them all and can exceed its share.
+    """
+    values = np.asarray(values, dtype=float)
+    reached = values[:, None] >= thresholds[None, :]
+    position = np.where(reached.any(axis=1), reached.argmax(axis=1), len(tiers) - 1)
+    return np.array([t.name for t in tiers], dtype=object)[position]
+
+
+def assign_value_tiers(values: pd.Series, tiers: list[Tier]) -> pd.Series:
+    """Tier name per customer, same index as `values` (see `apply_value_tiers`)."""
     if values.empty:
         return pd.Series([], index=values.index, dtype=object, name="value_tier")
-    n = len(values)
-    rank = values.rank(method="min", ascending=False).to_numpy()
-    # Integer cut-offs (round(cumulative share * n)) avoid float edges like 0.05 + 0.15 != 0.2.
-    cutoffs = np.round(np.cumsum([t.share for t in tiers[:-1]]) * n).astype(int)
-    position = np.searchsorted(cutoffs, rank, side="left")
-    names = np.array([t.name for t in tiers], dtype=object)
-    return pd.Series(names[position], index=values.index, name="value_tier")
+    thresholds = value_tier_thresholds(values.to_numpy(), tiers)
+    return pd.Series(apply_value_tiers(values.to_numpy(), tiers, thresholds), index=values.index, name="value_tier")

@@ -20,6 +20,12 @@ from ml.customer_value.sql import FEATURE_COLUMNS
 from ml.customer_value.summary import require_columns
 
 
+def purchasers(features: pd.DataFrame) -> pd.DataFrame:
+    """Customers with at least one purchase: the only ones the models can learn from or be judged on."""
+    require_columns(features, ("n_transactions",), "customer features")
+    return features.loc[features["n_transactions"] > 0]
+
+
 def build_cutoffs(as_of: dt.date, horizon_days: int, n_training_windows: int) -> list[dt.date]:
     """Cutoffs oldest first: as_of - (n + 1) * horizon, ..., as_of - horizon, as_of."""
     if horizon_days <= 0 or n_training_windows < 1:
@@ -47,7 +53,8 @@ def build_gbm_training_set(features: list[pd.DataFrame]) -> tuple[pd.DataFrame, 
     """Stack (features at c_i, targets in [c_i, c_{i+1})) over consecutive cutoffs, oldest first."""
     if len(features) < 2:
         raise ValueError("need features at two or more cutoffs to build targets")
-    pairs = [(f, targets_between(f, g)) for f, g in zip(features[:-1], features[1:]) if not f.empty]
+    starts = [purchasers(f) for f in features[:-1]]
+    pairs = [(f, targets_between(f, g)) for f, g in zip(starts, features[1:]) if not f.empty]
     if not pairs:
         raise ValueError("no customers at any training cutoff")
     x = pd.concat([f[list(FEATURE_COLUMNS)] for f, _ in pairs], ignore_index=True)
@@ -63,7 +70,7 @@ def fit_value_models(
 
     BG/NBD + Gamma-Gamma use the summary at the last cutoff; LightGBM learns from the earlier pairs.
     """
-    latest = features[-1]
+    latest = purchasers(features[-1])
     if latest.empty:
         raise ValueError("no customers with history at the fitting cutoff")
     clv = fit_clv_model(to_summary(latest), penalizer=penalizer)
@@ -77,6 +84,7 @@ def evaluate_on_holdout(
     predictors: dict[str, ValuePredictor], start: pd.DataFrame, end: pd.DataFrame, *, horizon_days: int
 ) -> tuple[dict[str, dict[str, float]], dict[str, pd.DataFrame]]:
     """Metrics and decile tables per model, plus "baseline", on the customers known at `start`."""
+    start = purchasers(start)
     if start.empty:
         raise ValueError("no customers at the holdout start")
     actuals = targets_between(start, end)

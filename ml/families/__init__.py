@@ -5,6 +5,7 @@ families may read earlier marts (recommendation fallbacks use segments; audience
 """
 FAMILY_MODULES: tuple[tuple[str, str, str], ...] = (
     ("segmentation", "segmentation", "marts.user_segments"),
+    ("customer_value", "customer_value", "marts.user_value"),
 )
 
 

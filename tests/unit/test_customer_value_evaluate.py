@@ -121,3 +121,10 @@ def test_bgnbd_on_synthetic_days_ranks_holdout_buyers(transactions):
     assert metrics["spearman_orders"] > 0.3
     assert 0.5 < metrics["total_ratio_orders"] < 2.0
     assert metrics["mae_orders"] < baseline["mae_orders"]
+
+
+def test_lightgbm_threads_stay_within_the_cap():
+    from ml.customer_value.gbm import threads_for
+
+    assert threads_for(900, 2) == 1  # small data: extra threads only spin
+    assert threads_for(1_000_000, 2) == 2
