@@ -5,7 +5,7 @@ with a message naming the audience); `build_audiences` applies it to whichever m
 marts arrive as frames keyed by source name, with the columns listed in `SOURCES`:
 
     value            customer_id, value_tier, p_alive, predicted_clv_365d, expected_orders_90d, historical_value
-    segments         customer_id, segment
+    segments         customer_id, segment (a name also matches its "name (... spend)" variants)
     propensity       customer_id, propensity, churn_risk
     recommendations  customer_id, product_id, rank (1 = best)
 """
@@ -181,6 +181,17 @@ def _available(frames: Mapping[str, pd.DataFrame | None], source: str, column: s
     return frame
 
 
+def _in(values: pd.Series, names: list[str], variants: bool) -> pd.Series:
+    """Membership; with `variants`, "lapsed" also matches segmentation's split names such as
+    "lapsed (higher spend)", so rules survive a change in the number of segments."""
+    found = values.isin(names)
+    if variants:
+        text = values.astype("string")
+        for name in names:
+            found |= text.str.startswith(f"{name} (").fillna(False).astype(bool)
+    return found
+
+
 def _match(audience: Audience, frames, customers: pd.Index) -> pd.Series:
     matched = pd.Series(True, index=customers)
     for key, condition in audience.when.items():
@@ -197,7 +208,7 @@ def _match(audience: Audience, frames, customers: pd.Index) -> pd.Series:
         dedup = frame.assign(customer_id=frame["customer_id"].astype(str)).drop_duplicates("customer_id")
         values = dedup.set_index("customer_id")[column].reindex(customers)
         if kind == "in":
-            matched &= values.isin(condition).to_numpy()
+            matched &= _in(values, condition, variants=key == "segment").to_numpy()
         else:
             numeric = pd.to_numeric(values, errors="coerce")
             ok = numeric.notna()  # a customer without a score cannot satisfy a threshold

@@ -64,3 +64,12 @@ def test_customer_value_family_end_to_end(loaded_warehouse, small_shop_as_of, ml
 
     # Scoring again replaces the partition instead of appending.
     assert family.score(wh, as_of, champion) == rows and wh.row_count("marts.user_value") == rows
+
+    # Audiences on top of the fresh mart (the other marts are absent here, which must be fine).
+    from ml.audiences import build_marketing_audiences
+
+    written = build_marketing_audiences(wh, as_of, "pytest")
+    audiences = wh.query("SELECT * FROM marts.marketing_audiences")
+    assert written == len(audiences) > 0 and audiences["customer_id"].is_unique
+    assert set(audiences["customer_id"]) <= set(mart["customer_id"])
+    assert {"loyal_top_value", "dormant_low_value"} <= set(audiences["audience"])
