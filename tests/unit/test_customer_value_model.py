@@ -60,3 +60,14 @@ def test_pyfunc_round_trip(tmp_path, fitted):
     mlflow.pyfunc.save_model(tmp_path / "model", python_model=CustomerValuePyfunc(predictor))
     loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
     pd.testing.assert_frame_equal(loaded.predict(features), predictor.predict(features))
+
+
+def test_customers_with_only_returns_score_zero(fitted):
+    features, clv, gbm = fitted
+    orphan = features.head(1).copy()
+    orphan.loc[:, :] = 0.0
+    orphan.index = ["returns_only"]
+    frame = pd.concat([features.head(3), orphan])
+    for predictor in (ValuePredictor("bgnbd", clv), ValuePredictor("gbm", clv, gbm)):
+        out = predictor.predict(frame)
+        assert (out.loc["returns_only"] == 0).all() and (out.iloc[:3]["p_alive"] > 0).all()

@@ -63,3 +63,13 @@ def test_load_tiers_names_the_file(tmp_path):
     path.write_text("tiers:\n  - name: top\n    share: 2\n  - name: rest\n")
     with pytest.raises(TierConfigError, match="tiers.yaml"):
         load_tiers(path)
+
+
+def test_chunked_tiering_equals_tiering_the_whole_base():
+    from ml.customer_value.tiers import apply_value_tiers, value_tier_thresholds
+
+    values = np.round(np.random.default_rng(4).gamma(0.5, 100.0, 1001), 0)
+    thresholds = value_tier_thresholds(values, TIERS)
+    chunked = np.concatenate([apply_value_tiers(chunk, TIERS, thresholds) for chunk in np.array_split(values, 7)])
+    assert chunked.tolist() == assign_value_tiers(pd.Series(values), TIERS).tolist()
+    assert np.all(np.diff(thresholds) <= 0)
