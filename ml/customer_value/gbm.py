@@ -1,19 +1,16 @@
 """Gradient-boosting challenger: LightGBM on customer features predicting next-period orders and spend.
 
 It learns from the past the way it will be used: features at a cutoff, targets in the `horizon_days`
-after it. Several cutoffs, one horizon apart, are stacked so a shop with a few hundred customers
-still gives the trees enough rows.
+after it (`training.build_gbm_training_set` stacks several cutoffs, one horizon apart, so a shop
+with a few hundred customers still gives the trees enough rows).
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-
-from ml.customer_value.summary import build_customer_features, summarize_window
 
 # Poisson for counts, Tweedie for spend: both have many exact zeros and a long right tail.
 _OBJECTIVES = {"orders": "poisson", "spend": "tweedie"}
@@ -50,29 +47,6 @@ class GBMValueModel:
     feature_names: list[str]
     horizon_days: int
     params: dict = field(default_factory=dict)
-
-
-def build_training_set(
-    transactions: pd.DataFrame, end: dt.date | pd.Timestamp | str, *, horizon_days: int, n_cutoffs: int = 3
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stacked (features, targets) at cutoffs end - k * horizon (k = 1..n_cutoffs); targets are orders
-    and spend in [cutoff, cutoff + horizon), so nothing at or after `end` is read."""
-    if horizon_days <= 0 or n_cutoffs <= 0:
-        raise ValueError("horizon_days and n_cutoffs must be positive")
-    end_ts = pd.Timestamp(end).normalize()
-    feature_parts, target_parts = [], []
-    for k in range(1, n_cutoffs + 1):
-        cutoff = end_ts - pd.Timedelta(days=k * horizon_days)
-        features = build_customer_features(transactions, cutoff)
-        if features.empty:
-            break
-        targets = summarize_window(transactions, cutoff, cutoff + pd.Timedelta(days=horizon_days))
-        targets = targets.reindex(features.index, fill_value=0.0)
-        feature_parts.append(features.reset_index(drop=True))
-        target_parts.append(targets.reset_index(drop=True))
-    if not feature_parts:
-        raise ValueError(f"no customer has a transaction before {end_ts.date()} - {horizon_days} days")
-    return pd.concat(feature_parts, ignore_index=True), pd.concat(target_parts, ignore_index=True)
 
 
 def fit_gbm_value_model(

@@ -9,9 +9,16 @@ from ml.customer_value.evaluate import (
     predict_naive_baseline,
     score_predictions,
 )
-from ml.customer_value.gbm import build_training_set, fit_gbm_value_model, predict_gbm_value
+from ml.customer_value.gbm import fit_gbm_value_model, predict_gbm_value
 from ml.customer_value.summary import build_customer_features, summarize_customers, summarize_window
+from ml.customer_value.training import build_gbm_training_set
 from tests.unit.customer_value_synthetic import END, make_transactions
+
+def build_training_set(transactions, end, *, horizon_days, n_cutoffs=3):
+    """Features at end - k * horizon (k = n..1) with targets in the horizon after each."""
+    cutoffs = [pd.Timestamp(end) - pd.Timedelta(days=k * horizon_days) for k in range(n_cutoffs, -1, -1)]
+    return build_gbm_training_set([build_customer_features(transactions, c) for c in cutoffs])
+
 
 @pytest.fixture(scope="module")
 def transactions() -> pd.DataFrame:
@@ -104,7 +111,7 @@ def test_gbm_rejects_missing_features(transactions):
 
 
 def test_training_set_needs_history(transactions):
-    with pytest.raises(ValueError, match="no customer"):
+    with pytest.raises(ValueError, match="no customers"):
         build_training_set(transactions, transactions["day"].min(), horizon_days=90)
 
 

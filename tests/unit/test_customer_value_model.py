@@ -4,9 +4,10 @@ import pandas as pd
 import pytest
 
 from ml.customer_value.clv import fit_clv_model
-from ml.customer_value.gbm import build_training_set, fit_gbm_value_model
+from ml.customer_value.gbm import fit_gbm_value_model
 from ml.customer_value.model import OUTPUT_COLUMNS, CustomerValuePyfunc, ValuePredictor, to_summary
 from ml.customer_value.summary import build_customer_features
+from ml.customer_value.training import build_cutoffs, build_gbm_training_set
 from tests.unit.customer_value_synthetic import END, make_transactions
 
 
@@ -15,7 +16,7 @@ def fitted():
     transactions = make_transactions(80)
     features = build_customer_features(transactions, END)
     clv = fit_clv_model(to_summary(features))
-    x, y = build_training_set(transactions, END, horizon_days=90, n_cutoffs=2)
+    x, y = build_gbm_training_set([build_customer_features(transactions, c) for c in build_cutoffs(END.date(), 90, 1)])
     gbm = fit_gbm_value_model(x, y, horizon_days=90, params={"n_estimators": 20})
     return features, clv, gbm
 
