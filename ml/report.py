@@ -27,6 +27,7 @@ def summary() -> str:
         lines.append(f"  {name:<20} " + (f"version {champion.version} (run {champion.run_id})" if champion else "none yet"))
     lines += ["", "open the UIs:",
               f"  MLflow:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()} --port 5000",
-              f"  Airflow: AIRFLOW_HOME={home / 'airflow'} AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags "
-              f"PYTHONPATH=$PWD .venv/bin/airflow standalone   (then http://localhost:8080)"]
+              f"  Airflow: AIRFLOW_HOME={home / 'airflow'} AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags PYTHONPATH=$PWD "
+              f"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True .venv/bin/airflow api-server --port 8080",
+              "           (then http://localhost:8080: the DAGs, their runs and task logs of this demo)"]
     return "\n".join(lines)

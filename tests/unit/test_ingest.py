@@ -45,6 +45,16 @@ def test_reads_online_retail_ii_xlsx_every_sheet(tmp_path):
     assert lines["is_return"].tolist() == [False, True]
 
 
+def test_invoices_repeated_in_a_later_sheet_are_read_once(tmp_path):
+    frame = pd.read_csv(pd.io.common.StringIO(UCI_II), dtype=str)
+    path = tmp_path / "overlap.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        frame.to_excel(writer, sheet_name="Year 2009-2010", index=False)
+        frame.to_excel(writer, sheet_name="Year 2010-2011", index=False)  # the real export overlaps like this
+    lines = ingest.read_order_lines(path)
+    assert len(lines) == 2 and set(lines["source_file"]) == {"overlap.xlsx[Year 2009-2010]"}
+
+
 def test_missing_column_names_file_and_columns(tmp_path):
     path = tmp_path / "broken.csv"
     path.write_text("Invoice,StockCode,Quantity,InvoiceDate,Customer ID\n1,A,1,2020-01-01,5\n")
