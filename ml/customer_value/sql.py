@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ml.customer_value.summary import WINDOWS_DAYS
+from ml.customer_value.summary import SEASON_COLUMNS, SEASON_INDEX_BOUNDS, WINDOWS_DAYS
 from ml.data import merchandise_predicate
 from ml.warehouse import sql_literal
 
@@ -17,9 +17,30 @@ FEATURE_COLUMNS = (
     "days_since_last", "avg_order_value",
     *(f"{kind}_{days}d" for days in WINDOWS_DAYS for kind in ("orders", "spend")),
 )
+# What the registered model reads: LightGBM uses FEATURE_COLUMNS, BG/NBD adds the seasonal indices.
+MODEL_INPUT_COLUMNS = (*FEATURE_COLUMNS, *SEASON_COLUMNS)
 
 
-def customer_features_sql(cutoff: dt.date, source: str = "raw.order_lines") -> str:
+def _season_sql(cutoff: dt.date, horizon_days: int) -> str:
+    """One row: the seasonal indices of `summary.seasonal_indices`, over all customers' transactions."""
+    year_start = sql_literal(cutoff - dt.timedelta(days=365))
+    window_end = sql_literal(cutoff - dt.timedelta(days=365 - horizon_days))
+    low, high = SEASON_INDEX_BOUNDS
+    in_year = f"day >= {year_start}"
+    in_window = f"day >= {year_start} AND day < {window_end}"
+    share = repr(horizon_days / 365.0)
+
+    def index(measure: str) -> str:
+        window = f"SUM(CASE WHEN {in_window} THEN {measure} ELSE 0 END)"
+        year = f"SUM(CASE WHEN {in_year} THEN {measure} ELSE 0 END)"
+        return (f"CASE WHEN MIN(day) <= {year_start} AND {year} > 0 "
+                f"THEN LEAST(GREATEST(CAST({window} AS DOUBLE PRECISION) / ({year} * {share}), {low}), {high}) "
+                f"ELSE 1.0 END")
+
+    return f"SELECT {index('1')} AS season_orders_index, {index('value')} AS season_spend_index FROM days"
+
+
+def customer_features_sql(cutoff: dt.date, source: str = "raw.order_lines", *, horizon_days: int = 90) -> str:
     """One row per customer with any merchandise line before `cutoff`: the model features plus
     `historical_value` (net spend, returns included) and `cutoff_date`.
 
@@ -34,6 +55,7 @@ def customer_features_sql(cutoff: dt.date, source: str = "raw.order_lines") -> s
         for d in WINDOWS_DAYS
     )
     features = ", ".join(f"COALESCE(s.{c}, 0) AS {c}" for c in FEATURE_COLUMNS)
+    season = ", ".join(f"CAST(season.{c} AS DOUBLE PRECISION) AS {c}" for c in SEASON_COLUMNS)
     return f"""
 WITH history AS (
   SELECT customer_id, CAST(invoice_ts AS DATE) AS day, CAST(quantity AS DOUBLE PRECISION) * unit_price AS value
@@ -61,7 +83,10 @@ WITH history AS (
   {windows}
   FROM ranked
   GROUP BY customer_id
+), season AS (
+  {_season_sql(cutoff, horizon_days)}
 )
-SELECT n.customer_id, {features}, n.historical_value, {sql_literal(cutoff)} AS cutoff_date
-FROM net n LEFT JOIN summary s ON s.customer_id = n.customer_id
+SELECT n.customer_id, {features}, {season},
+  n.historical_value, {sql_literal(cutoff)} AS cutoff_date
+FROM net n LEFT JOIN summary s ON s.customer_id = n.customer_id CROSS JOIN season
 """

@@ -19,6 +19,8 @@ ORDER_LINE_COLUMNS = ("customer_id", "quantity", "unit_price", "invoice_ts")
 TRANSACTION_COLUMNS = ("customer_id", "day", "value")
 SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value", "n_transactions", "total_value")
 WINDOWS_DAYS = (30, 90, 180, 365)
+SEASON_COLUMNS = ("season_orders_index", "season_spend_index")
+SEASON_INDEX_BOUNDS = (0.5, 2.0)  # a thin year must not triple or wipe out a forecast
 
 
 def require_columns(frame: pd.DataFrame, columns, what: str) -> None:
@@ -94,10 +96,39 @@ def summarize_window(
     return out
 
 
-def build_customer_features(transactions: pd.DataFrame, end: dt.date | pd.Timestamp | str) -> pd.DataFrame:
-    """Features for the gradient-boosting challenger, in days, for customers with a transaction before `end`.
+def seasonal_indices(
+    transactions: pd.DataFrame, end: dt.date | pd.Timestamp | str, *, horizon_days: int = 90
+) -> dict[str, float]:
+    """How busy the `horizon_days` after `end` were one year earlier, relative to that year's average
+    (orders and spend, all customers): 1.3 means the coming season sold 30 % above the yearly pace.
 
-    The RFM summary plus orders and spend in trailing windows, so the model can see a slowing customer.
+    BG/NBD assumes a steady purchase rate, so a shop with a strong Christmas is under-forecast every
+    autumn; scaling the horizon forecast by last year's index corrects that. 1.0 without a full
+    year of history before `end`.
+    """
+    require_columns(transactions, TRANSACTION_COLUMNS, "transactions")
+    end_ts = _as_timestamp(end)
+    year_start = end_ts - pd.Timedelta(days=365)
+    before = transactions.loc[transactions["day"] < end_ts]
+    year = before.loc[before["day"] >= year_start]
+    if before.empty or before["day"].min() > year_start or year.empty:
+        return dict.fromkeys(SEASON_COLUMNS, 1.0)
+    window = year.loc[year["day"] < year_start + pd.Timedelta(days=horizon_days)]
+    share = horizon_days / 365.0
+    low, high = SEASON_INDEX_BOUNDS
+    return {
+        "season_orders_index": float(np.clip(len(window) / (len(year) * share), low, high)),
+        "season_spend_index": float(np.clip(window["value"].sum() / (year["value"].sum() * share), low, high)),
+    }
+
+
+def build_customer_features(
+    transactions: pd.DataFrame, end: dt.date | pd.Timestamp | str, *, horizon_days: int = 90
+) -> pd.DataFrame:
+    """Features for the value models, in days, for customers with a transaction before `end`.
+
+    The RFM summary plus orders and spend in trailing windows, so the model can see a slowing
+    customer, and the shop-wide seasonal indices for the `horizon_days` ahead (same on every row).
     """
     summary = summarize_customers(transactions, end)
     if summary.empty:
@@ -111,4 +142,6 @@ def build_customer_features(transactions: pd.DataFrame, end: dt.date | pd.Timest
         window = window.reindex(features.index, fill_value=0.0)
         features[f"orders_{days}d"] = window["orders"].astype(float)
         features[f"spend_{days}d"] = window["spend"].astype(float)
+    for column, value in seasonal_indices(transactions, end_ts, horizon_days=horizon_days).items():
+        features[column] = value
     return features.astype(float)

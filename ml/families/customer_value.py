@@ -20,7 +20,7 @@ import pandas as pd
 
 from ml import marts, registry, tracking
 from ml.customer_value import evaluate as value_eval
-from ml.customer_value.sql import FEATURE_COLUMNS, customer_features_sql
+from ml.customer_value.sql import MODEL_INPUT_COLUMNS, customer_features_sql
 from ml.customer_value.tiers import apply_value_tiers, load_tiers, value_tier_thresholds
 from ml.customer_value.training import build_cutoffs, evaluate_on_holdout, fit_value_models, purchasers, targets_between
 from ml.families.base import Evaluation, ModelFamily, ModelRef
@@ -40,7 +40,7 @@ SCORE_BATCH_ROWS = 50_000
 
 FEATURE_TABLE_COLUMNS = {
     "customer_id": "TEXT", "as_of_date": "DATE", "cutoff_date": "DATE",
-    **{c: "DOUBLE PRECISION" for c in FEATURE_COLUMNS}, "historical_value": "DOUBLE PRECISION",
+    **{c: "DOUBLE PRECISION" for c in MODEL_INPUT_COLUMNS}, "historical_value": "DOUBLE PRECISION",
 }
 
 
@@ -57,7 +57,7 @@ def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
         wh.execute(f"DELETE FROM {FEATURES} WHERE as_of_date = {sql_literal(as_of)}")
         for cutoff in cutoffs(as_of):
             wh.execute(f"INSERT INTO {FEATURES} ({', '.join(FEATURE_TABLE_COLUMNS)}) "
-                       f"SELECT {selected} FROM ({customer_features_sql(cutoff)}) f")
+                       f"SELECT {selected} FROM ({customer_features_sql(cutoff, horizon_days=HORIZON_DAYS)}) f")
     return [FEATURES]
 
 
@@ -72,7 +72,7 @@ def _where(as_of: dt.date, cutoff: dt.date) -> str:
 
 def read_features(wh: Warehouse, as_of: dt.date, cutoff: dt.date) -> pd.DataFrame:
     """Features of every customer at one cutoff of the as-of partition, indexed by customer_id."""
-    frame = wh.query(f"SELECT customer_id, {', '.join(FEATURE_COLUMNS)}, historical_value FROM {FEATURES} "
+    frame = wh.query(f"SELECT customer_id, {', '.join(MODEL_INPUT_COLUMNS)}, historical_value FROM {FEATURES} "
                      f"WHERE {_where(as_of, cutoff)} ORDER BY customer_id")
     return frame.assign(customer_id=frame["customer_id"].astype(str)).set_index("customer_id")
 
@@ -124,7 +124,7 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
         mlflow.log_input(mlflow.data.from_pandas(fit_rows.reset_index(), name=f"customer_value@{holdout_start}"),
                          context="training")
         _log_holdout_artifacts(metrics, deciles, chosen)
-        example = fit_rows[list(FEATURE_COLUMNS)].head(5)
+        example = fit_rows[list(MODEL_INPUT_COLUMNS)].head(5)
         signature = infer_signature(example, predictor.predict(example))
         info = mlflow.pyfunc.log_model(name="model", python_model=CustomerValuePyfunc(predictor),
                                        signature=signature, input_example=example)
@@ -144,7 +144,7 @@ def _load(ref: ModelRef):
 
 def _predict(model, features: pd.DataFrame) -> pd.DataFrame:
     # pyfunc enforces the signature and may drop the index; rows keep their order.
-    return pd.DataFrame(model.predict(features[list(FEATURE_COLUMNS)])).set_axis(features.index)
+    return pd.DataFrame(model.predict(features[list(MODEL_INPUT_COLUMNS)])).set_axis(features.index)
 
 
 def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:
@@ -178,7 +178,7 @@ def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
     _ensure_features(wh, as_of)
     model = _load(champion)
     tiers = load_tiers()
-    select = (f"SELECT customer_id, {', '.join(FEATURE_COLUMNS)}, historical_value FROM {FEATURES} "
+    select = (f"SELECT customer_id, {', '.join(MODEL_INPUT_COLUMNS)}, historical_value FROM {FEATURES} "
               f"WHERE {_where(as_of, as_of)} ORDER BY customer_id")
 
     def batches():

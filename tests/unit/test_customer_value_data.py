@@ -84,3 +84,40 @@ def test_empty_inputs_give_empty_outputs(lines):
     assert tx.empty and list(tx.columns) == ["customer_id", "day", "value"]
     assert summarize_customers(tx, "2024-02-01").empty
     assert build_customer_features(tx, "2024-02-01").empty
+
+
+def _daily(start: str, days: int, per_day: int = 1, value: float = 10.0) -> pd.DataFrame:
+    dates = pd.date_range(start, periods=days, freq="D")
+    return pd.DataFrame({"customer_id": [f"c{i}" for _ in dates for i in range(per_day)],
+                         "day": [d for d in dates for _ in range(per_day)], "value": value})
+
+
+def test_seasonal_indices_compare_the_coming_season_last_year_with_that_year():
+    from ml.customer_value.summary import seasonal_indices
+
+    end = pd.Timestamp("2024-01-01")
+    year_start = end - pd.Timedelta(days=365)
+    # One order a day all year, plus a second customer buying daily (at half the value) in the
+    # 90 days that follow the same date a year earlier.
+    tx = pd.concat([_daily(str(year_start.date()), 365),
+                    _daily(str(year_start.date()), 90, value=5.0).assign(customer_id="peak")])
+    index = seasonal_indices(tx, end, horizon_days=90)
+    share = 90 / 365
+    assert index["season_orders_index"] == pytest.approx(180 / (455 * share))
+    assert index["season_spend_index"] == pytest.approx((900 + 450) / ((3650 + 450) * share))
+    # Future rows are ignored; less than a year of history gives 1.
+    future = pd.concat([tx, _daily("2024-01-01", 30, per_day=50)])
+    assert seasonal_indices(future, end, horizon_days=90) == index
+    assert seasonal_indices(tx, end - pd.Timedelta(days=2), horizon_days=90) == {
+        "season_orders_index": 1.0, "season_spend_index": 1.0}
+
+
+def test_seasonal_indices_are_bounded():
+    from ml.customer_value.summary import SEASON_INDEX_BOUNDS, seasonal_indices
+
+    end = pd.Timestamp("2024-01-01")
+    year_start = end - pd.Timedelta(days=365)
+    burst = pd.concat([_daily(str(year_start.date()), 1), _daily(str(year_start.date()), 60, per_day=40)])
+    assert seasonal_indices(burst, end)["season_orders_index"] == SEASON_INDEX_BOUNDS[1]
+    quiet = pd.concat([_daily(str(year_start.date()), 1), _daily(str((year_start + pd.Timedelta(days=120)).date()), 200)])
+    assert seasonal_indices(quiet, end)["season_orders_index"] == SEASON_INDEX_BOUNDS[0]

@@ -29,11 +29,12 @@ def test_both_kinds_predict_the_same_columns(fitted):
         assert list(out.columns) == OUTPUT_COLUMNS and list(out.index) == list(features.index)
         assert np.isfinite(out.to_numpy()).all() and (out >= 0).all().all()
     pd.testing.assert_series_equal(bgnbd["p_alive"], boosted["p_alive"])
-    # The LightGBM value keeps the BG/NBD's 365-day-to-horizon ratio per customer.
+    # The LightGBM value keeps the (unseasoned) BG/NBD's 365-day-to-horizon ratio per customer.
+    steady = ValuePredictor("bgnbd", clv, seasonal=False).predict(features)
     positive = boosted["expected_spend"] > 0
     np.testing.assert_allclose(
         (boosted["predicted_clv"] / boosted["expected_spend"])[positive],
-        (bgnbd["predicted_clv"] / bgnbd["expected_spend"])[positive], rtol=1e-9,
+        (steady["predicted_clv"] / steady["expected_spend"])[positive], rtol=1e-9,
     )
 
 
@@ -72,3 +73,15 @@ def test_customers_with_only_returns_score_zero(fitted):
     for predictor in (ValuePredictor("bgnbd", clv), ValuePredictor("gbm", clv, gbm)):
         out = predictor.predict(frame)
         assert (out.loc["returns_only"] == 0).all() and (out.iloc[:3]["p_alive"] > 0).all()
+
+
+def test_seasonal_indices_scale_only_the_bgnbd_horizon(fitted):
+    features, clv, _ = fitted
+    busy = features.assign(season_orders_index=1.5, season_spend_index=1.2)
+    plain = ValuePredictor("bgnbd", clv, seasonal=False).predict(busy)
+    seasonal = ValuePredictor("bgnbd", clv).predict(busy)
+    np.testing.assert_allclose(seasonal["expected_orders"], plain["expected_orders"] * 1.5)
+    np.testing.assert_allclose(seasonal["expected_spend"], plain["expected_spend"] * 1.2)
+    pd.testing.assert_series_equal(seasonal["predicted_clv"], plain["predicted_clv"])
+    with pytest.raises(KeyError, match="season_orders_index"):
+        ValuePredictor("bgnbd", clv).predict(features.drop(columns="season_orders_index"))
