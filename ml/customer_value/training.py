@@ -9,6 +9,7 @@ gives every target and no second pass over the order lines is needed.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pandas as pd
 
@@ -18,6 +19,8 @@ from ml.customer_value.gbm import fit_gbm_value_model
 from ml.customer_value.model import ValuePredictor, to_summary
 from ml.customer_value.sql import FEATURE_COLUMNS
 from ml.customer_value.summary import require_columns
+
+log = logging.getLogger(__name__)
 
 
 def purchasers(features: pd.DataFrame) -> pd.DataFrame:
@@ -75,9 +78,15 @@ def fit_value_models(
         raise ValueError("no customers with history at the fitting cutoff")
     clv = fit_clv_model(to_summary(latest), penalizer=penalizer)
     settings = dict(horizon_days=horizon_days, clv_days=clv_days, annual_discount_rate=annual_discount_rate)
-    x, y = build_gbm_training_set(features)
+    models = {"bgnbd": ValuePredictor("bgnbd", clv, **settings)}
+    try:
+        x, y = build_gbm_training_set(features)
+    except ValueError as error:
+        # A young shop has no past window with known outcomes yet; BG/NBD needs none.
+        log.warning("LightGBM not fitted (%s); only BG/NBD + Gamma-Gamma competes", error)
+        return models
     gbm = fit_gbm_value_model(x, y, horizon_days=horizon_days, seed=seed, params=gbm_params)
-    return {"bgnbd": ValuePredictor("bgnbd", clv, **settings), "gbm": ValuePredictor("gbm", clv, gbm, **settings)}
+    return models | {"gbm": ValuePredictor("gbm", clv, gbm, **settings)}
 
 
 def evaluate_on_holdout(

@@ -116,7 +116,7 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
             "penalizer": PENALIZER, "seed": SEED, "fit_cutoff": holdout_start.isoformat(),
             "as_of_date": as_of.isoformat(), "fit_customers": len(fit_rows),
             **{k: round(v, 6) for k, v in predictor.clv.to_dict().items()},
-            **({f"lgbm_{k}": v for k, v in models["gbm"].gbm.params.items()}),
+            **({f"lgbm_{k}": v for k, v in models["gbm"].gbm.params.items()} if "gbm" in models else {}),
         })
         mlflow.log_metrics(metrics[chosen])
         for kind, values in metrics.items():  # both kinds and the baseline side by side
@@ -128,9 +128,9 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
         signature = infer_signature(example, predictor.predict(example))
         info = mlflow.pyfunc.log_model(name="model", python_model=CustomerValuePyfunc(predictor),
                                        signature=signature, input_example=example)
+        others = ", ".join(f"{kind} {values[SELECTION_METRIC]:.2f}" for kind, values in metrics.items())
         description = (f"{chosen} fitted on history before {holdout_start}; holdout {SELECTION_METRIC} "
-                       f"{metrics[chosen][SELECTION_METRIC]:.2f} (bgnbd {metrics['bgnbd'][SELECTION_METRIC]:.2f}, "
-                       f"gbm {metrics['gbm'][SELECTION_METRIC]:.2f}, baseline {metrics['baseline'][SELECTION_METRIC]:.2f})")
+                       f"{metrics[chosen][SELECTION_METRIC]:.2f} ({others})")
         ref = registry.register_challenger(info.model_uri, NAME, run.info.run_id, description)
         registry.tag_version(ref, {"valueflow.kind": chosen})
         return ref

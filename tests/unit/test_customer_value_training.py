@@ -50,3 +50,15 @@ def test_fit_and_evaluate_both_kinds_against_the_baseline(transactions):
     assert {m["n_customers"] for m in metrics.values()} == {float(len(features[-2]))}
     assert metrics["bgnbd"]["mae_spend"] < metrics["baseline"]["mae_spend"]
     assert metrics["bgnbd"]["spearman_spend"] > 0.2
+
+
+def test_young_shop_fits_bgnbd_alone(transactions, caplog):
+    young = transactions.loc[transactions["day"] >= END - pd.Timedelta(days=150)]
+    cutoffs = build_cutoffs(END.date(), 90, 3)
+    features = [build_customer_features(young, c) for c in cutoffs]
+    # Only the last training cutoff sees customers, so no window has known outcomes.
+    assert [f.empty for f in features[:-2]] == [True, True, True]
+    models = fit_value_models(features[:-1], horizon_days=90, clv_days=365, annual_discount_rate=0.1)
+    assert set(models) == {"bgnbd"} and "LightGBM not fitted" in caplog.text
+    metrics, _ = evaluate_on_holdout(models, features[-2], features[-1], horizon_days=90)
+    assert set(metrics) == {"bgnbd", "baseline"}
