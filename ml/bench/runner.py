@@ -179,15 +179,14 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
                 for kind in RECOMMENDER_FITS:
                     stage("recommender_fit", {"matrix": matrix, "kind": kind, "factors": ALS_FACTORS,
                                               "iterations": ALS_ITERATIONS}, f"recommender:{kind}")
-        # The whole run before the families one by one: its task durations already time each
-        # family's training, so a run cut short still has the figure that matters most.
-        if config.dag_run:
-            stage("dag_run", common, stage_env=child_env(dag_home))
         for family, _, _ in FAMILY_MODULES:
             for step in ("family_features", "train", "promote", "score"):
                 step_label = f"{step.replace('family_', '')}:{family}"
                 if not stage(step, {**common, "family": family}, step_label).ok:
                     break
+        # Last, as it repeats every stage above: a run cut short by --budget-min keeps the pieces.
+        if config.dag_run:
+            stage("dag_run", common, stage_env=child_env(dag_home))
     finally:
         if not config.keep:
             shutil.rmtree(workspace, ignore_errors=True)
