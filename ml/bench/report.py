@@ -160,7 +160,7 @@ def scaling_table(results: dict) -> list[str]:
     if len(sizes) < 2:
         return ["(one size only: run with several `--customers` values to see how time and memory grow)"]
     first, last = sizes[0], sizes[-1]
-    head = " | ".join(f"{s['customers']:,}" for s in sizes)
+    head = " / ".join(f"{s['customers']:,}" for s in sizes)
     lines = [f"Wall s, CPU s and peak MiB at each size; growth exponent b of value ∝ customers^b from "
              f"{first['customers']:,} to {last['customers']:,} customers (1.0 = linear).", "",
              f"| stage | wall s at {head} | CPU s at {head} | peak MiB at {head} | b (wall) | b (CPU) | b (memory) |",
