@@ -19,6 +19,8 @@ def test_first_model_is_promoted_over_the_baseline_and_scores_every_active_custo
     import mlflow
 
     wh, as_of = loaded_warehouse, small_shop_as_of.isoformat()
+    with pytest.raises(orchestration.NoChampion, match="segmentation has no champion yet"):
+        orchestration.score_family("segmentation", as_of)
     trained = orchestration.train_family("segmentation", as_of)
     assert registry.get_alias("segmentation", "challenger").version == trained["version"] == "1"
     decision = orchestration.promote_family("segmentation", as_of, "test-run")
