@@ -8,6 +8,7 @@ FAMILY_MODULES: tuple[tuple[str, str, str], ...] = (
     ("propensity", "propensity", "marts.user_propensity"),
     ("recommender", "recommender", "marts.user_recommendations"),
     ("customer_value", "customer_value", "marts.user_value"),
+    ("sales_forecast", "sales_forecast", "marts.product_sales_forecast"),
 )
 
 
