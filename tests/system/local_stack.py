@@ -254,33 +254,37 @@ class LocalStack:
     def stop(self) -> None:
         """Stop every process (worker first), its process group and every descendant; drop the databases."""
         self._remember_descendants()
-        order = ["worker", "scheduler", "dag-processor", "api-server", "mlflow"]
-        for name in sorted(self.processes, key=lambda n: order.index(n) if n in order else -1):
-            self._terminate(self.processes[name])
+        worker = self.processes.get("worker")
+        if worker is not None:
+            self._terminate([worker], grace=15)
+        self._terminate([p for name, p in self.processes.items() if name != "worker"], grace=15)
         for pid in self.descendants:
             _kill(pid)
-        for proc in self.survivors():
-            _kill(proc.pid)
+        deadline = time.monotonic() + 10
+        while (left := self.survivors()) and time.monotonic() < deadline:
+            for proc in left:
+                _kill(proc.pid)
+            time.sleep(0.5)
         try:
             self._clean_redis()
         finally:
             self._drop_databases()
 
-    def _terminate(self, process: subprocess.Popen) -> None:
-        if process.poll() is None:
+    @staticmethod
+    def _terminate(processes: list[subprocess.Popen], grace: float) -> None:
+        """SIGTERM the groups together, wait up to `grace` seconds, then SIGKILL whatever is left."""
+        for process in processes:
+            if process.poll() is None:
+                _killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in processes:
             try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(timeout=20)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # whatever is left in the group
-        except (ProcessLookupError, PermissionError):
-            pass
-        process.wait(timeout=10)
+        for process in processes:
+            _killpg(process.pid, signal.SIGKILL)  # whatever is left in the group
+            process.wait(timeout=10)
 
     def survivors(self) -> list[psutil.Process]:
         """Processes still alive that this stack started (they carry the marker)."""
@@ -293,6 +297,13 @@ class LocalStack:
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
         return found
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _kill(pid: int) -> None:
