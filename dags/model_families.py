@@ -71,10 +71,14 @@ def make_score_dag(name: str, mart: str):
         @task(task_id=f"score_{name}", outlets=[mart_asset(mart)])
         def score() -> dict:
             from airflow.sdk import get_current_context
+            from airflow.sdk.exceptions import AirflowSkipException
 
             from ml import orchestration
 
-            return orchestration.score_family(name, get_current_context()["params"]["as_of"])
+            try:
+                return orchestration.score_family(name, get_current_context()["params"]["as_of"])
+            except orchestration.NoChampion as reason:  # not a failure: the policy kept every challenger out
+                raise AirflowSkipException(str(reason)) from reason
 
         score()
 

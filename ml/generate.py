@@ -63,7 +63,8 @@ def _weekly_season(start: dt.date, weeks: int) -> np.ndarray:
     """Demand multiplier per week: a yearly wave plus the November-December holiday peak."""
     week_starts = [start + dt.timedelta(weeks=w) for w in range(weeks)]
     woy = np.array([d.isocalendar()[1] for d in week_starts])
-    season = 1.0 + 0.25 * np.sin(2 * np.pi * (woy - 14) / 52.0)
+    # A gift shop: quiet in spring, building through autumn to the holiday peak.
+    season = 1.0 + 0.25 * np.sin(2 * np.pi * (woy - 27) / 52.0)
     season[(woy >= 45) & (woy <= 50)] *= 1.8
     season[woy == 52] *= 0.4  # the shop closes over Christmas
     return season

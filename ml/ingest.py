@@ -10,6 +10,7 @@ then published (see `publish_staged`), so a bad export never replaces good data.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ml.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
 
 # Both header spellings of the UCI exports, mapped to the warehouse's column names.
 HEADER_ALIASES = {
@@ -138,7 +141,24 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
 
 def read_order_lines(path: Path) -> pd.DataFrame:
     frames = [normalise_order_lines(frame, label) for label, frame in _read_table_file(path)]
-    return pd.concat(frames, ignore_index=True)
+    return drop_overlapping_sheets(frames)
+
+
+def drop_overlapping_sheets(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Keep each invoice from the first sheet that has it.
+
+    Online Retail II's yearly sheets overlap (both hold 2010-12-01..09): the same invoices twice
+    would double those days' sales. Within one sheet, nothing is dropped.
+    """
+    kept, seen = [], set()
+    for frame in frames:
+        repeated = frame["invoice_id"].isin(seen)
+        if repeated.any():
+            log.warning("%s: %d lines of %d invoices already read from an earlier sheet were skipped",
+                        frame["source_file"].iat[0], int(repeated.sum()), frame.loc[repeated, "invoice_id"].nunique())
+        kept.append(frame[~repeated])
+        seen.update(frame["invoice_id"].dropna().unique())
+    return pd.concat(kept, ignore_index=True)
 
 
 def _read_optional(folder: Path, name: str) -> pd.DataFrame | None:

@@ -17,6 +17,10 @@ from ml.warehouse import Warehouse, connect
 INGEST_RUNS = "ops.ingest_runs"
 
 
+class NoChampion(LookupError):
+    """A family has no champion yet: no challenger has won by its policy, so there is nothing to score with."""
+
+
 def parse_date(value: str | dt.date | None) -> dt.date | None:
     if value in (None, "", "None"):
         return None
@@ -99,7 +103,8 @@ def score_family(name: str, requested_as_of: str | None) -> dict:
     family = load_family(name)
     champion = registry.get_alias(name, registry.CHAMPION)
     if champion is None:
-        raise LookupError(f"{name} has no champion yet: nothing to score with (train_{name} promotes one)")
+        raise NoChampion(f"{name} has no champion yet, so {family.mart} was left as it was: no challenger has "
+                         f"won by config/policies/{name}.yaml (see ops.model_promotions for the reasons)")
     with connect() as wh:
         as_of = resolve_as_of(wh, requested_as_of)
         if not wh.table_exists(features.USER_FEATURES) or not wh.row_count(

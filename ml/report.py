@@ -21,12 +21,20 @@ def summary() -> str:
             latest = wh.scalar(f"SELECT max(as_of_date) FROM {table}")
             rows = wh.row_count(table, f"as_of_date = (SELECT max(as_of_date) FROM {table})")
             lines.append(f"  {table:<34} {rows:>8} rows as of {str(latest)[:10]}")
+        decisions = wh.query("SELECT model_name, decision, reason FROM ops.model_promotions ORDER BY decided_at") \
+            if wh.table_exists("ops.model_promotions") else None
     lines.append("champions:")
     for name, _, _ in FAMILY_MODULES:
         champion = registry.get_alias(name, registry.CHAMPION)
-        lines.append(f"  {name:<20} " + (f"version {champion.version} (run {champion.run_id})" if champion else "none yet"))
+        if champion:
+            lines.append(f"  {name:<20} version {champion.version} (run {champion.run_id})")
+            continue
+        last = None if decisions is None else decisions[decisions["model_name"] == name].tail(1)
+        why = f": last challenger {last['decision'].iat[0]} ({last['reason'].iat[0]})" if last is not None and len(last) else ""
+        lines.append(f"  {name:<20} none yet{why}")
     lines += ["", "open the UIs:",
               f"  MLflow:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()} --port 5000",
-              f"  Airflow: AIRFLOW_HOME={home / 'airflow'} AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags "
-              f"PYTHONPATH=$PWD .venv/bin/airflow standalone   (then http://localhost:8080)"]
+              f"  Airflow: AIRFLOW_HOME={home / 'airflow'} AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags PYTHONPATH=$PWD "
+              f"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True .venv/bin/airflow api-server --port 8080",
+              "           (then http://localhost:8080: the DAGs, their runs and task logs of this demo)"]
     return "\n".join(lines)

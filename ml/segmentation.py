@@ -79,37 +79,38 @@ def profile_segments(frame: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     return profile
 
 
-def name_segments(profile: pd.DataFrame) -> dict[int, str]:
-    """Names from centroid profiles relative to the whole base, unique whatever k is."""
-    spend_rank = profile["monetary"].rank(pct=True)
-    freq_rank = profile["frequency"].rank(pct=True)
+def name_segments(profile: pd.DataFrame, overall: pd.Series) -> dict[int, str]:
+    """Names from centroid profiles relative to the whole customer base, unique whatever k is.
+
+    `overall` holds the base's medians of the same features; thresholds are stated in days where
+    marketers think in days (at risk after 4 months without an order, lapsed after 9).
+    """
     names = {}
     for segment_id, row in profile.iterrows():
-        recency, tenure = row["recency_days"], row["tenure_days"]
-        if recency > 270:
+        if row["recency_days"] > 270:
             name = "lapsed"
-        elif recency > 120:
+        elif row["recency_days"] > 120:
             name = "at risk"
-        elif tenure < 120 and row["frequency"] <= 3:
+        elif row["return_rate"] > 0.3:
+            name = "frequent returners"
+        elif row["tenure_days"] < 120 and row["frequency"] <= 3:
             name = "new"
-        elif spend_rank[segment_id] >= 0.75 and freq_rank[segment_id] >= 0.5:
+        elif row["monetary"] >= 2 * overall["monetary"] and row["frequency"] >= overall["frequency"]:
             name = "high-value loyal"
-        elif freq_rank[segment_id] >= 0.5:
+        elif row["frequency"] >= overall["frequency"]:
             name = "loyal regulars"
         else:
             name = "occasional"
-        names[segment_id] = name
-    # Two segments with the same label are told apart by spend.
+        names[int(segment_id)] = name
+    # Segments sharing a label are told apart by spend.
     for name in set(names.values()):
-        same = [s for s, n in names.items() if n == name]
-        if len(same) > 1:
-            ordered = sorted(same, key=lambda s: profile.loc[s, "monetary"], reverse=True)
-            for position, segment_id in enumerate(ordered):
-                names[segment_id] = f"{name} ({'higher' if position == 0 else 'lower' if position == len(ordered) - 1 else 'mid'} spend)"
-            if len(ordered) > 3:
-                for position, segment_id in enumerate(ordered):
-                    names[segment_id] = f"{name} (spend rank {position + 1})"
-    return {int(k): v for k, v in names.items()}
+        same = sorted((s for s, n in names.items() if n == name), key=lambda s: -profile.loc[s, "monetary"])
+        if len(same) == 2:
+            names[same[0]], names[same[1]] = f"{name} (higher spend)", f"{name} (lower spend)"
+        elif len(same) > 2:
+            for rank, segment_id in enumerate(same, start=1):
+                names[segment_id] = f"{name} (spend rank {rank})"
+    return names
 
 
 def rfm_baseline_labels(frame: pd.DataFrame) -> np.ndarray:

@@ -136,11 +136,20 @@ def _sample_rows(details: dict, frame: pd.DataFrame, kwargs: dict) -> list[str]:
     for entry in indices[:SAMPLE_ROWS]:
         if isinstance(entry, dict):
             where = ", ".join(f"{k}={entry[k]}" for k in ROW_LOCATORS if k in entry)
-            values = ", ".join(f"{k}={entry[k]!r}" for k in columns if k in entry)
+            values = ", ".join(f"{k}={_plain(entry[k])}" for k in columns if k in entry)
             rows.append(f"{where}: {values}" if values else where)
     if not rows and details.get("partial_unexpected_list"):
-        rows = [f"value {v!r}" for v in details["partial_unexpected_list"][:SAMPLE_ROWS]]
+        rows = [f"value {_plain(v)}" for v in details["partial_unexpected_list"][:SAMPLE_ROWS]]
     return rows
+
+
+def _plain(value) -> str:
+    """A value as a person reads it: 'abc' quoted, numbers and dates bare, missing as <missing>."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "<missing>"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value.item() if hasattr(value, "item") else value)
 
 
 def read_staged(wh: Warehouse, table: str) -> pd.DataFrame:

@@ -160,8 +160,7 @@ class Warehouse:
             return _normalise(self._con.execute(sql).fetch_df())
         with self._con.cursor() as cur:
             cur.execute(sql)
-            columns = [c.name for c in cur.description]
-            return _normalise(pd.DataFrame(cur.fetchall(), columns=columns))
+            return _frame_from_rows(cur.fetchall(), cur.description)
 
     def query_batches(self, sql: str, batch_rows: int = 50_000) -> Iterator[pd.DataFrame]:
         """Stream a SELECT in batches so memory stays flat whatever the result size.
@@ -179,10 +178,8 @@ class Warehouse:
             with reader_wh._con.transaction(), reader_wh._con.cursor(name="valueflow_batches") as cur:
                 cur.itersize = batch_rows
                 cur.execute(sql)
-                columns = None
                 while rows := cur.fetchmany(batch_rows):
-                    columns = columns or [c.name for c in cur.description]
-                    yield _normalise(pd.DataFrame(rows, columns=columns))
+                    yield _frame_from_rows(rows, cur.description)
         finally:
             if reader_wh is not self:
                 reader_wh.close()
@@ -303,6 +300,18 @@ def sql_literal(value: Any) -> str:
     if isinstance(value, dt.date):
         return f"DATE '{value.isoformat()}'"
     return "'" + str(value).replace("'", "''") + "'"
+
+
+_PG_FLOAT_TYPES = {700, 701, 1700}  # float4, float8, numeric
+
+
+def _frame_from_rows(rows, description) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=[c.name for c in description])
+    for column in description:
+        # A float column holding only NULLs would otherwise come back as object None.
+        if column.type_code in _PG_FLOAT_TYPES:
+            frame[column.name] = pd.to_numeric(frame[column.name].astype("float64"))
+    return _normalise(frame)
 
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:

@@ -64,10 +64,10 @@ def mlflow_store(state_home) -> str:
 @pytest.fixture
 def loaded_warehouse(warehouse, small_shop, small_shop_as_of):
     """The small shop staged, published and featurised as of the day after its last order."""
-    from ml import features, ingest
+    from ml import features, ingest, orchestration
 
     ingest.stage_source(warehouse, small_shop)
-    ingest.publish_staged(warehouse)
+    orchestration.publish_export(str(small_shop), small_shop_as_of.isoformat(), "fixture")
     features.build_user_features(warehouse, small_shop_as_of)
     return warehouse
 

@@ -5,6 +5,7 @@ families may read earlier marts (recommendation fallbacks use segments; audience
 """
 FAMILY_MODULES: tuple[tuple[str, str, str], ...] = (
     ("segmentation", "segmentation", "marts.user_segments"),
+    ("propensity", "propensity", "marts.user_propensity"),
 )
 
 

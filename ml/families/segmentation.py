@@ -89,7 +89,7 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     pipeline = segmentation.make_pipeline(selection.k).fit(train_frame)
     labels = pipeline[-1].labels_
     profile = segmentation.profile_segments(train_frame, labels)
-    names = segmentation.name_segments(profile)
+    names = segmentation.name_segments(profile, train_frame[list(segmentation.SEGMENT_FEATURES)].median())
     model = SegmentModel(pipeline, names)
     space = segmentation.evaluation_space(train_frame)
     metrics = segmentation.clustering_metrics(space, labels)

@@ -1,0 +1,204 @@
+"""Propensity family: P(order in the next 30 days) and churn risk per active customer.
+
+Two model kinds compete in every training run on the same data: a Keras Conv1D network over each
+customer's 52-week activity sequence fused with the static features, and LightGBM on the static
+(aggregate) features. Both are logged as nested runs; the one with the better validation ROC AUC is
+registered as the `challenger` version, whatever its kind, so champion and challenger may differ in kind.
+
+Time layout for a run at as-of date D (all windows half-open):
+  training origins  D-60, D-88, ... (6 origins, 28 days apart); the newest (D-60) validates
+                    (early stopping, calibration, choice of kind), the older ones fit
+  holdout origin    D-30: customers active then, labelled by orders in [D-30, D); never fitted on,
+                    the fresh holdout on which `evaluate` re-scores challenger, champion and baseline
+  scoring           D itself, every customer active at D
+No input reads a row at or after its origin, and no label window reaches past D.
+
+churn_risk = 1 - p_purchase_30d: the calibrated probability of no order in the next 30 days (see
+`ml.propensity.model.build_score_rows` for why not a separate 90-day model).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml import marts, registry, tracking
+from ml.families.base import Evaluation, ModelFamily, ModelRef
+from ml.propensity import features_sql
+from ml.propensity.dataset import Examples, split_by_origin
+from ml.propensity.inputs import STATIC_FEATURES, WEEKS
+from ml.propensity.labels import HORIZON_DAYS, plan_rolling_origins
+from ml.propensity.metrics import (assign_deciles, plot_calibration, plot_roc, score_probabilities,
+                                   score_recency_baseline)
+from ml.propensity.model import KINDS, build_score_rows, train_propensity_model
+from ml.warehouse import Warehouse
+
+NAME = "propensity"
+MART = "marts.user_propensity"
+N_TRAIN_ORIGINS = 6
+STEP_DAYS = 28
+SEED = 0
+SELECTION_METRIC = "roc_auc"  # on the validation origin; ties go to the simpler kind (LightGBM)
+SCORE_BATCH_CUSTOMERS = 5_000
+
+
+def plan_origins(as_of: dt.date) -> tuple[dt.date, list[dt.date]]:
+    """(holdout origin, training origins newest first); training labels end where the holdout's begin."""
+    holdout = as_of - dt.timedelta(days=HORIZON_DAYS)
+    # rolling origins "as of" the holdout origin: their label windows all end by the holdout's start
+    return holdout, [o.date() for o in plan_rolling_origins(holdout, N_TRAIN_ORIGINS, STEP_DAYS)]
+
+
+def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
+    holdout, train_origins = plan_origins(as_of)
+    return features_sql.write_propensity_features(wh, as_of, [holdout, *train_origins])
+
+
+def _read_training(wh: Warehouse, as_of: dt.date) -> Examples:
+    _, origins = plan_origins(as_of)
+    parts = [p for p in (features_sql.read_examples(wh, as_of, o) for o in origins) if len(p)]
+    if not parts:
+        raise ValueError(f"no active customers at any training origin before {as_of}; build_features first "
+                         "or choose a later as-of date")
+    return Examples(pd.concat([p.inputs for p in parts], ignore_index=True),
+                    np.concatenate([p.labels for p in parts]), np.concatenate([p.origins for p in parts]))
+
+
+def _read_holdout(wh: Warehouse, as_of: dt.date) -> Examples:
+    holdout, _ = plan_origins(as_of)
+    examples = features_sql.read_examples(wh, as_of, holdout)
+    if len(examples) < 20 or len(np.unique(examples.labels)) < 2:
+        raise ValueError(f"holdout at {holdout} has {len(examples)} customers and "
+                         f"{int(examples.labels.sum())} buyers; too few to compare models")
+    return examples
+
+
+def _choose(candidates: dict[str, dict]) -> str:
+    def key(kind: str) -> tuple[float, int]:
+        value = candidates[kind]["validation"][SELECTION_METRIC]
+        return (-math.inf if math.isnan(value) else value, kind == "lightgbm")
+
+    return max(candidates, key=key)
+
+
+def _log_plots(holdout: Examples, candidates: dict[str, dict]) -> None:
+    import mlflow
+
+    probs = {kind: (holdout.labels, c["holdout_p"]) for kind, c in candidates.items()}
+    scores = dict(probs, recency=(holdout.labels, -holdout.inputs["recency_days"].fillna(1e6).to_numpy()))
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_artifact(str(plot_calibration(probs, Path(tmp) / "calibration_holdout.png")))
+        mlflow.log_artifact(str(plot_roc(scores, Path(tmp) / "roc_holdout.png")))
+
+
+def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
+    import mlflow
+
+    from ml.propensity.pyfunc import PIP_REQUIREMENTS, log_propensity_pyfunc
+
+    examples = _read_training(wh, as_of)
+    fit, val = split_by_origin(examples)
+    holdout = _read_holdout(wh, as_of)
+    holdout_origin, train_origins = plan_origins(as_of)
+    baseline = {"validation": score_recency_baseline(val.labels, val.inputs["recency_days"]),
+                "holdout": score_recency_baseline(holdout.labels, holdout.inputs["recency_days"])}
+    candidates: dict[str, dict] = {}
+    with tracking.start_run(NAME, as_of, run_name=f"cnn-vs-lightgbm-{as_of}") as parent:
+        mlflow.log_params({"kinds": ",".join(KINDS), "selection_metric": f"validation {SELECTION_METRIC}",
+                           "horizon_days": HORIZON_DAYS, "weeks": WEEKS, "static_features": ",".join(STATIC_FEATURES),
+                           "train_origins": ",".join(o.isoformat() for o in train_origins),
+                           "validation_origin": train_origins[0].isoformat(), "holdout_origin": holdout_origin.isoformat(),
+                           "fit_rows": len(fit), "validation_rows": len(val), "holdout_rows": len(holdout),
+                           "fit_positive_rate": round(float(fit.labels.mean()), 4), "calibration": "platt", "seed": SEED})
+        for split, metrics in baseline.items():
+            mlflow.log_metrics({f"baseline_recency_{split}_{k}": v for k, v in metrics.items() if not math.isnan(v)})
+        for kind in KINDS:
+            with tracking.start_run(NAME, as_of, run_name=f"{kind}-{as_of}", tags={"valueflow.kind": kind},
+                                    nested=True) as child:
+                model = train_propensity_model(kind, fit, val, seed=SEED)
+                result = {"model": model, "run_id": child.info.run_id,
+                          "validation": score_probabilities(val.labels, model.predict_proba(val.inputs)),
+                          "holdout_p": model.predict_proba(holdout.inputs)}
+                result["holdout"] = score_probabilities(holdout.labels, result["holdout_p"])
+                mlflow.log_params({"kind": kind, **{k: v for k, v in model.info.items()},
+                                   "calibration_slope": round(model.calibrator.slope, 4)})
+                for split in ("validation", "holdout"):
+                    mlflow.log_metrics({f"{split}_{k}": v for k, v in result[split].items() if not math.isnan(v)})
+                result["info"] = log_propensity_pyfunc(model, holdout.inputs.head(5))
+                if kind == "cnn":  # the raw network too, for inspection outside the pyfunc
+                    mlflow.keras.log_model(model.estimator, name="keras_model", pip_requirements=PIP_REQUIREMENTS)
+                candidates[kind] = result
+        winner = _choose(candidates)
+        for kind, result in candidates.items():
+            mlflow.log_metrics({f"{kind}_{split}_{k}": v for split in ("validation", "holdout")
+                                for k, v in result[split].items() if not math.isnan(v)})
+        mlflow.log_params({"winner": winner, "winner_run_id": candidates[winner]["run_id"]})
+        _log_plots(holdout, candidates)
+        chosen = candidates[winner]
+        description = (f"{winner} as of {as_of}: validation {SELECTION_METRIC} "
+                       f"{chosen['validation'][SELECTION_METRIC]:.4f} (" + ", ".join(
+                           f"{k} {c['validation'][SELECTION_METRIC]:.4f}" for k, c in candidates.items()) + ")")
+        parent_id = parent.info.run_id
+    ref = registry.register_challenger(chosen["info"].model_uri, NAME, chosen["run_id"], description)
+    registry.tag_version(ref, {"valueflow.kind": winner, "valueflow.parent_run_id": parent_id})
+    return ref
+
+
+def _load(ref: ModelRef):
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(ref.uri)
+
+
+def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:
+    from scipy.stats import spearmanr
+
+    holdout = _read_holdout(wh, as_of)
+    holdout_origin, _ = plan_origins(as_of)
+    p_challenger = _load(challenger).predict(holdout.inputs)["p_purchase_30d"].to_numpy()
+    result = Evaluation(
+        challenger=score_probabilities(holdout.labels, p_challenger),
+        baseline=score_recency_baseline(holdout.labels, holdout.inputs["recency_days"]),
+        holdout=(f"{len(holdout)} customers active at {holdout_origin}, labelled by orders in "
+                 f"[{holdout_origin}, {as_of}); inputs before {holdout_origin}; no model fitted on it"),
+    )
+    if champion is not None:
+        p_champion = _load(champion).predict(holdout.inputs)["p_purchase_30d"].to_numpy()
+        result.champion = score_probabilities(holdout.labels, p_champion)
+        result.pairwise = {"rank_correlation_vs_champion": float(spearmanr(p_challenger, p_champion).statistic)}
+    return result
+
+
+def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
+    """Score every customer active at D in chunks; deciles need the whole distribution, so a first
+    pass keeps only (customer_id, p) and the second writes mart rows."""
+    model = _load(champion)
+    if not features_sql.has_origin(wh, as_of, as_of):
+        build_features(wh, as_of)  # a score run for a date that no training run featurised
+    customers = wh.query(f"SELECT customer_id FROM {features_sql.STATIC_TABLE} WHERE as_of_date = "
+                         f"DATE '{as_of.isoformat()}' AND origin_date = DATE '{as_of.isoformat()}' "
+                         "ORDER BY customer_id")["customer_id"].astype(str).to_numpy()
+    ids, probs = [], []
+    for start in range(0, len(customers), SCORE_BATCH_CUSTOMERS):
+        chunk = customers[start:start + SCORE_BATCH_CUSTOMERS]
+        examples = features_sql.read_examples(wh, as_of, as_of, customers=(chunk[0], chunk[-1]))
+        ids.append(examples.inputs["customer_id"].to_numpy())
+        probs.append(model.predict(examples.inputs)["p_purchase_30d"].to_numpy())
+    ids = np.concatenate(ids) if ids else np.array([], dtype=str)
+    p = np.concatenate(probs) if probs else np.array([], dtype=float)
+    deciles = assign_deciles(p)
+
+    def chunks():
+        for start in range(0, max(len(ids), 1), SCORE_BATCH_CUSTOMERS):
+            part = slice(start, start + SCORE_BATCH_CUSTOMERS)
+            yield build_score_rows(ids[part], p[part], deciles[part])
+
+    return marts.write_mart(wh, MART, chunks(), as_of, champion)
+
+
+FAMILY = ModelFamily(name=NAME, mart=MART, build_features=build_features, train=train, evaluate=evaluate,
+                     score=score, description="30-day purchase propensity and churn risk (CNN vs LightGBM)")

@@ -1,0 +1,54 @@
+"""The whole pipeline under Airflow (`dag.test`, SQLite metadata) on a small generated shop, then a
+corrupted export that must stop at validation and leave every table as it was."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from ml import pipeline
+
+pytestmark = pytest.mark.integration
+
+
+def snapshot(wh) -> dict[str, int]:
+    tables = wh.query("SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
+                      "WHERE table_schema IN ('raw', 'features', 'marts') AND table_name NOT LIKE 'stage_%'")["t"]
+    return {t: wh.row_count(t) for t in sorted(tables)}
+
+
+def test_dags_run_end_to_end_then_a_broken_export_changes_nothing(state_home, small_shop, small_shop_as_of,
+                                                                   tmp_path, capfd):
+    from ml import registry
+    from ml.warehouse import connect
+
+    assert pipeline.run_pipeline(str(small_shop)) == 0
+    with connect() as wh:
+        segments = wh.query("SELECT * FROM marts.user_segments")
+        champion = registry.get_alias("segmentation", "champion")
+        assert len(segments) > 0 and champion is not None
+        assert set(segments["model_version"]) == {champion.version}
+        assert set(segments["run_id"]) == {champion.run_id}
+        assert str(segments["as_of_date"].iloc[0].date()) == small_shop_as_of.isoformat()
+        promotions = wh.query("SELECT * FROM ops.model_promotions WHERE model_name = 'segmentation'")
+        assert promotions["decision"].tolist() == ["promoted"]
+        assert promotions["pipeline_run_id"].iloc[0].startswith("manual__")
+        assert wh.query("SELECT source FROM ops.ingest_runs")["source"].tolist() == [str(small_shop.resolve())]
+        before = snapshot(wh)
+    capfd.readouterr()
+
+    broken = tmp_path / "broken_shop"
+    shutil.copytree(small_shop, broken)
+    lines = (broken / "order_lines.csv").read_text().splitlines()
+    lines[5] = lines[5].replace(lines[5].split(",")[5], "-3.50")  # a negative price on export row 6
+    (broken / "order_lines.csv").write_text("\n".join(lines) + "\n")
+    assert pipeline.run_pipeline(str(broken)) != 0
+    output = capfd.readouterr()
+    log = output.out + output.err
+    assert "expect_column_values_to_be_between on column unit_price" in log
+    assert "source_file=order_lines.csv, source_row=6" in log
+    assert "ingest_orders: failed" in log
+    with connect() as wh:
+        assert snapshot(wh) == before
+        failed = wh.query("SELECT * FROM ops.validation_results WHERE NOT success")
+        assert failed["suite"].tolist() == ["raw_order_lines"]

@@ -1,0 +1,57 @@
+"""The synthetic shop: deterministic, and its archetypes and seasons really differ."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ml.generate import ShopSpec, generate_shop
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return generate_shop(ShopSpec(customers=600, seed=3))
+
+
+def test_same_seed_gives_the_same_shop(shop):
+    again = generate_shop(ShopSpec(customers=600, seed=3))
+    pd.testing.assert_frame_equal(shop["order_lines"], again["order_lines"])
+    other = generate_shop(ShopSpec(customers=600, seed=4))
+    assert not shop["order_lines"].equals(other["order_lines"])
+
+
+def test_archetypes_differ_in_spend_and_frequency(shop):
+    lines = shop["order_lines"]
+    lines = lines[(lines["Customer ID"] != "") & (lines["Quantity"] > 0)]
+    per_customer = lines.assign(amount=lines["Quantity"] * lines["Price"]).groupby("Customer ID").agg(
+        spend=("amount", "sum"), orders=("Invoice", "nunique"))
+    truth = shop["customers_truth"].set_index("customer_id")
+    per_customer = per_customer.join(truth["archetype"])
+    medians = per_customer.groupby("archetype").median()
+    assert medians.loc["high_value_loyal", "spend"] > 3 * medians.loc["occasional", "spend"]
+    assert medians.loc["high_value_loyal", "orders"] > medians.loc["regular", "orders"] > medians.loc["one_time", "orders"]
+    assert medians.loc["one_time", "orders"] == 1
+
+
+def test_holiday_weeks_are_busier_than_summer(shop):
+    lines = shop["order_lines"]
+    orders = lines[lines["Quantity"] > 0].drop_duplicates("Invoice")
+    month = pd.to_datetime(orders["InvoiceDate"]).dt.month
+    per_month = month.value_counts()
+    assert per_month[11] > 1.3 * per_month[7]
+
+
+def test_returns_guests_events_and_reviews_exist(shop):
+    lines = shop["order_lines"]
+    cancelled = lines[lines["Invoice"].str.startswith("C")]
+    assert len(cancelled) > 0 and (cancelled["Quantity"] < 0).all()
+    assert (lines["Customer ID"] == "").mean() == pytest.approx(0.04, abs=0.02)
+    assert set(shop["events"]["event_type"]) == {"view", "cart"}
+    assert shop["reviews"]["rating"].between(1, 5).all()
+    end = pd.Timestamp(ShopSpec(600).start) + pd.Timedelta(weeks=104)
+    assert pd.to_datetime(lines["InvoiceDate"]).max() < end
+    assert shop["events"]["event_ts"].max() < end and shop["reviews"]["review_ts"].max() < end
+
+
+def test_truth_is_kept_aside_from_the_export(shop):
+    assert "archetype" not in shop["order_lines"].columns
+    assert len(shop["customers_truth"]) == 600

@@ -1,0 +1,107 @@
+"""The export loader: both UCI header spellings, CSV and XLSX, returns, guests, and clear errors."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ml import ingest
+
+UCI_I = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+536365,85123A,WHITE HANGING HEART,6,12/1/2010 8:26,2.55,17850.0,United Kingdom
+536365,71053,WHITE METAL LANTERN,6,12/1/2010 8:26,3.39,17850.0,United Kingdom
+C536379,D,Discount,-1,12/1/2010 9:41,27.5,14527.0,United Kingdom
+536380,22961,JAM MAKING SET,2,12/2/2010 9:41,1.45,,United Kingdom
+"""
+UCI_II = """Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country
+489434,85048,15CM CHRISTMAS GLASS BALL,12,2009-12-01 07:45:00,6.95,13085,United Kingdom
+C489449,22087,PAPER BUNTING,-12,2009-12-01 10:33:00,2.95,16321,Australia
+"""
+
+
+def test_reads_online_retail_i_headers_and_normalises(tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_text(UCI_I)
+    lines = ingest.read_order_lines(path)
+    assert list(lines["invoice_id"]) == ["536365", "536365", "C536379", "536380"]
+    assert list(lines["line_no"]) == [1, 2, 1, 1]
+    assert lines["customer_id"].iloc[0] == "17850"  # '17850.0' normalised
+    assert pd.isna(lines["customer_id"].iloc[3])  # guest line kept, without a customer
+    assert list(lines["is_return"]) == [False, False, True, False]
+    assert lines["invoice_ts"].iloc[0] == pd.Timestamp("2010-12-01 08:26")  # month-first date
+    assert lines["unit_price"].iloc[1] == pytest.approx(3.39)
+    assert list(lines["source_row"]) == [2, 3, 4, 5]
+
+
+def test_reads_online_retail_ii_xlsx_every_sheet(tmp_path):
+    frame = pd.read_csv(pd.io.common.StringIO(UCI_II), dtype=str)
+    path = tmp_path / "retail.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        frame.iloc[:1].to_excel(writer, sheet_name="Year 2009-2010", index=False)
+        frame.iloc[1:].to_excel(writer, sheet_name="Year 2010-2011", index=False)
+    lines = ingest.read_order_lines(path)
+    assert len(lines) == 2
+    assert set(lines["source_file"]) == {"retail.xlsx[Year 2009-2010]", "retail.xlsx[Year 2010-2011]"}
+    assert lines["quantity"].tolist() == [12, -12]
+    assert lines["is_return"].tolist() == [False, True]
+
+
+def test_invoices_repeated_in_a_later_sheet_are_read_once(tmp_path):
+    frame = pd.read_csv(pd.io.common.StringIO(UCI_II), dtype=str)
+    path = tmp_path / "overlap.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        frame.to_excel(writer, sheet_name="Year 2009-2010", index=False)
+        frame.to_excel(writer, sheet_name="Year 2010-2011", index=False)  # the real export overlaps like this
+    lines = ingest.read_order_lines(path)
+    assert len(lines) == 2 and set(lines["source_file"]) == {"overlap.xlsx[Year 2009-2010]"}
+
+
+def test_missing_column_names_file_and_columns(tmp_path):
+    path = tmp_path / "broken.csv"
+    path.write_text("Invoice,StockCode,Quantity,InvoiceDate,Customer ID\n1,A,1,2020-01-01,5\n")
+    with pytest.raises(ingest.SourceError, match=r"broken.csv: missing required column\(s\) \['unit_price'\]"):
+        ingest.read_order_lines(path)
+
+
+def test_unknown_headers_are_reported(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("order,sku,qty\n1,A,2\n")
+    with pytest.raises(ingest.SourceError, match="found \\['order', 'sku', 'qty'\\]"):
+        ingest.read_order_lines(path)
+
+
+def test_header_only_file_is_an_error(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text(UCI_II.splitlines()[0] + "\n")
+    with pytest.raises(ingest.SourceError, match="no order lines"):
+        ingest.read_order_lines(path)
+
+
+def test_unparseable_values_become_nulls_for_validation_to_report(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text(UCI_II.replace(",12,", ",twelve,").replace("2009-12-01 10:33:00", "yesterday"))
+    lines = ingest.read_order_lines(path)
+    assert pd.isna(lines["quantity"].iloc[0])
+    assert pd.isna(lines["invoice_ts"].iloc[1])
+
+
+def test_missing_source_and_unsupported_type(tmp_path):
+    with pytest.raises(ingest.SourceError, match="no such file"):
+        ingest.read_source(tmp_path / "nope.csv")
+    odd = tmp_path / "data.json"
+    odd.write_text("{}")
+    with pytest.raises(ingest.SourceError, match="unsupported file type"):
+        ingest.read_source(odd)
+
+
+def test_products_are_derived_when_the_export_has_none(tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_text(UCI_I)
+    tables = ingest.read_source(path)
+    products = tables["products"].set_index("product_id")
+    assert set(products.index) == {"85123A", "71053", "22961"}  # the return line sells nothing
+    assert products.loc["71053", "unit_price"] == pytest.approx(3.39)
+    assert products["category"].isna().all()
+
+
+def test_default_as_of_is_the_day_after_the_last_order():
+    assert str(ingest.default_as_of(pd.Timestamp("2011-12-09 12:50"))) == "2011-12-10"

@@ -1,0 +1,62 @@
+"""Great Expectations suites really run: good data passes, each kind of bad data is named with rows."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from ml import ingest, validation
+
+AS_OF = dt.date(2010, 12, 3)
+GOOD = """Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country
+536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom
+536365,71053,LANTERN,6,2010-12-01 08:26:00,3.39,17850,United Kingdom
+C536379,22960,JAM SET,-1,2010-12-01 09:41:00,4.25,14527,United Kingdom
+536380,22961,JAM SET,2,2010-12-02 09:41:00,1.45,,United Kingdom
+"""
+
+
+def stage(wh, tmp_path, text):
+    path = tmp_path / "export.csv"
+    path.write_text(text)
+    ingest.stage_source(wh, path)
+
+
+def test_good_export_passes_and_is_recorded(warehouse, tmp_path):
+    stage(warehouse, tmp_path, GOOD)
+    outcomes = validation.validate_staged(warehouse, AS_OF, "run-ok")
+    assert {o.suite for o in outcomes} == {"raw_order_lines", "raw_products"}
+    assert all(o.success for o in outcomes)
+    recorded = warehouse.query("SELECT suite, success, failed FROM ops.validation_results ORDER BY suite")
+    assert recorded["success"].all() and recorded["failed"].sum() == 0
+    assert outcomes[0].data_docs and outcomes[0].data_docs.endswith("index.html")
+
+
+@pytest.mark.parametrize("broken, expectation, where", [
+    (GOOD.replace("2.55", "-2.55"), "expect_column_values_to_be_between on column unit_price", "source_row=2"),
+    (GOOD.replace(",6,2010-12-01", ",six,2010-12-01", 1), "expect_column_values_to_not_be_null on column quantity", "source_row=2"),
+    (GOOD.replace("2010-12-02 09:41:00", "2010-12-05 09:41:00"), "on column invoice_ts", "source_row=5"),
+    (GOOD.replace("1.45,,", "1.45,??,"), "expect_column_values_to_match_regex on column customer_id", "source_row=5"),
+    (GOOD.replace(",2,2010", ",0,2010"), "expect_column_values_to_not_be_in_set on column quantity", "source_row=5"),
+])
+def test_each_kind_of_bad_row_is_named_with_its_location(warehouse, tmp_path, broken, expectation, where):
+    stage(warehouse, tmp_path, broken)
+    with pytest.raises(validation.ValidationFailed) as failure:
+        validation.validate_staged(warehouse, AS_OF, "run-bad")
+    message = str(failure.value)
+    assert "raw.stage_order_lines" in message and expectation in message
+    assert f"source_file=export.csv, {where}" in message
+    recorded = warehouse.query("SELECT success FROM ops.validation_results WHERE suite = 'raw_order_lines'")
+    assert not recorded["success"].any()
+
+
+def test_duplicate_invoice_lines_are_caught(warehouse, tmp_path):
+    stage(warehouse, tmp_path, GOOD)
+    warehouse.execute("UPDATE raw.stage_order_lines SET line_no = 1 WHERE invoice_id = '536365'")
+    with pytest.raises(validation.ValidationFailed, match="expect_compound_columns_to_be_unique"):
+        validation.validate_staged(warehouse, AS_OF, "run-dup")
+
+
+def test_missing_suite_file_is_an_error():
+    with pytest.raises(FileNotFoundError, match="no expectation suite file"):
+        validation.load_suite_definition("raw_nothing")

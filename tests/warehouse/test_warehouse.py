@@ -1,0 +1,90 @@
+"""The warehouse interface on both dialects: DuckDB (default) and the real PostgreSQL server."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from ml import features
+from ml.warehouse import WarehouseError, WarehouseLocation
+from tests.helpers import load, order_lines, products
+
+D1, D2 = dt.date(2024, 1, 1), dt.date(2024, 1, 8)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def wh(request):
+    return request.getfixturevalue("warehouse" if request.param == "duckdb" else "pg_warehouse")
+
+
+def scores(n: int, as_of: dt.date, value: float = 1.0) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "score": value, "as_of_date": as_of,
+                         "note": ["needs, \"quoting\"\nhere"] * n})
+
+
+def test_round_trip_keeps_values_and_types(wh):
+    frame = scores(3, D1).assign(ts=pd.Timestamp("2024-01-01 10:30:00"), flag=True, n=7)
+    wh.replace_partition("marts.t", frame, {"as_of_date": D1})
+    got = wh.query("SELECT * FROM marts.t ORDER BY customer_id")
+    assert got["note"].iloc[0] == "needs, \"quoting\"\nhere"
+    assert got["ts"].iloc[0] == pd.Timestamp("2024-01-01 10:30:00")
+    assert got["as_of_date"].iloc[0] == pd.Timestamp(D1)
+    assert got["n"].tolist() == [7, 7, 7] and got["flag"].all()
+
+
+def test_replace_partition_is_idempotent_and_leaves_other_dates(wh):
+    wh.replace_partition("marts.t", scores(5, D1), {"as_of_date": D1})
+    wh.replace_partition("marts.t", scores(4, D2), {"as_of_date": D2})
+    wh.replace_partition("marts.t", scores(5, D1, 2.0), {"as_of_date": D1})
+    wh.replace_partition("marts.t", scores(5, D1, 2.0), {"as_of_date": D1})
+    counts = wh.query("SELECT as_of_date, count(*) AS n, max(score) AS s FROM marts.t GROUP BY 1 ORDER BY 1")
+    assert counts["n"].tolist() == [5, 4]
+    assert counts["s"].tolist() == [2.0, 1.0]
+
+
+def test_a_crash_mid_write_leaves_the_previous_rows(wh):
+    wh.replace_partition("marts.t", scores(5, D1), {"as_of_date": D1})
+
+    def chunks():
+        yield scores(3, D1, 9.0)
+        raise RuntimeError("scorer died mid-write")
+
+    with pytest.raises(RuntimeError, match="mid-write"):
+        wh.replace_partition("marts.t", chunks(), {"as_of_date": D1})
+    got = wh.query("SELECT score FROM marts.t")
+    assert len(got) == 5 and (got["score"] == 1.0).all()
+
+
+def test_a_frame_that_does_not_fit_the_table_is_refused_and_nothing_changes(wh):
+    wh.replace_partition("marts.t", scores(2, D1), {"as_of_date": D1})
+    with pytest.raises(WarehouseError, match=r"marts.t has no column\(s\) \['surprise'\]"):
+        wh.replace_partition("marts.t", scores(2, D1).assign(surprise=1), {"as_of_date": D1})
+    assert wh.row_count("marts.t") == 2
+
+
+def test_query_batches_streams_while_writing(wh):
+    wh.replace_table("features.src", scores(10, D1))
+    written = wh.replace_partition("marts.t", (b.assign(score=b["score"] * 3) for b in
+                                               wh.query_batches("SELECT * FROM features.src ORDER BY customer_id", 3)),
+                                   {"as_of_date": D1})
+    assert written == 10
+    assert wh.query("SELECT sum(score) AS s FROM marts.t")["s"].iloc[0] == 30.0
+
+
+def test_user_features_are_identical_on_both_dialects(warehouse, pg_warehouse):
+    rows = [("1", "A", 2, 10.0, "2024-01-01 10:00", "c1"), ("2", "K", 1, 4.5, "2024-02-03 11:00", "c1"),
+            ("C3", "A", -1, 10.0, "2024-02-04 09:00", "c1"), ("4", "K", 3, 4.5, "2023-05-10 12:00", "c2")]
+    results = []
+    for wh in (warehouse, pg_warehouse):
+        load(wh, order_lines(rows), products({"A": "toys", "K": None}))
+        features.build_user_features(wh, dt.date(2024, 3, 1))
+        results.append(features.read_user_features(wh, dt.date(2024, 3, 1)))
+    pd.testing.assert_frame_equal(results[0], results[1], check_dtype=False)
+
+
+def test_urls_choose_the_dialect():
+    assert WarehouseLocation.parse("duckdb:///tmp/w.duckdb") == WarehouseLocation("duckdb", "/tmp/w.duckdb")
+    assert WarehouseLocation.parse("postgres://u@h:5432/db").dialect == "postgres"
+    with pytest.raises(WarehouseError, match="neither duckdb"):
+        WarehouseLocation.parse("mysql://x")
