@@ -151,11 +151,11 @@ class LocalStack:
         env = {**self.base_env(), **self.airflow_env()}
         (self.work / "var").mkdir(parents=True, exist_ok=True)
         self._create_databases()
+        self.spawn("mlflow", self.mlflow_command(), {**self.base_env()})  # starts while Airflow migrates
         self._run("migrate", [sys.executable, "-m", "airflow", "db", "migrate"], env)
         self._run("warehouse-schemas", [sys.executable, "-c",
                                         "from ml.warehouse import connect; wh = connect(); wh.ensure_schemas(); wh.close()"],
                   env)
-        self.spawn("mlflow", self.mlflow_command(), {**self.base_env()})
         self.spawn("api-server", [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1",
                                   "--port", str(self.api_port)], env)
         self.spawn("dag-processor", [sys.executable, "-m", "airflow", "dag-processor"], env)
@@ -256,8 +256,8 @@ class LocalStack:
         self._remember_descendants()
         worker = self.processes.get("worker")
         if worker is not None:
-            self._terminate([worker], grace=15)
-        self._terminate([p for name, p in self.processes.items() if name != "worker"], grace=15)
+            self._terminate([worker], grace=10)
+        self._terminate([p for name, p in self.processes.items() if name != "worker"], grace=10)
         for pid in self.descendants:
             _kill(pid)
         deadline = time.monotonic() + 10
