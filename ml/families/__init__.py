@@ -6,6 +6,9 @@ families may read earlier marts (recommendation fallbacks use segments; audience
 FAMILY_MODULES: tuple[tuple[str, str, str], ...] = (
     ("segmentation", "segmentation", "marts.user_segments"),
     ("propensity", "propensity", "marts.user_propensity"),
+    ("recommender", "recommender", "marts.user_recommendations"),
+    ("customer_value", "customer_value", "marts.user_value"),
+    ("sales_forecast", "sales_forecast", "marts.product_sales_forecast"),
 )
 
 

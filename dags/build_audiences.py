@@ -1,0 +1,55 @@
+"""
+### Build marketing audiences
+
+Turns the customer marts into campaign audiences in `marts.marketing_audiences`, one audience per
+customer (the smallest `priority` wins), with a seeded control group per audience for measuring
+uplift. The rules live in `config/audiences.yaml`; an invalid file fails the run at once and writes
+nothing.
+
+Runs whenever any of the marts it reads is refreshed: `marts.user_value` (value tiers, P(alive)),
+`marts.user_segments`, `marts.user_propensity`, `marts.user_recommendations`. A mart that does not
+exist yet only silences the rules that need it (see the task log).
+
+Param `as_of` (YYYY-MM-DD) defaults to the as-of date of the latest published export.
+"""
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+USER_VALUE = Asset("valueflow://warehouse/marts/user_value")
+USER_SEGMENTS = Asset("valueflow://warehouse/marts/user_segments")
+USER_PROPENSITY = Asset("valueflow://warehouse/marts/user_propensity")
+USER_RECOMMENDATIONS = Asset("valueflow://warehouse/marts/user_recommendations")
+MARKETING_AUDIENCES = Asset("valueflow://warehouse/marts/marketing_audiences")
+
+
+@dag(
+    schedule=(USER_VALUE | USER_SEGMENTS | USER_PROPENSITY | USER_RECOMMENDATIONS),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["valueflow", "audiences"],
+    default_args={"owner": "valueflow", "retries": 2, "retry_delay": pendulum.duration(minutes=2)},
+    params={"as_of": Param(None, type=["null", "string"], description="YYYY-MM-DD; default: latest export")},
+)
+def build_audiences():
+    @task(outlets=[MARKETING_AUDIENCES])
+    def build_marketing_audiences() -> dict:
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from ml import audiences
+        from ml.customer_value.audiences import AudienceConfigError
+
+        context = get_current_context()
+        try:
+            return audiences.run_build_audiences(context["params"]["as_of"], context["run_id"])
+        except AudienceConfigError as error:  # a bad config will not mend itself on retry
+            raise AirflowFailException(str(error)) from error
+
+    build_marketing_audiences()
+
+
+build_audiences()

@@ -1,0 +1,219 @@
+"""Implicit feedback: the SQL that turns raw order lines and events into user x item weights, and the
+sparse matrix the models train on.
+
+The SQL is plain ANSI that DuckDB and PostgreSQL read alike (DATE - DATE is a day count in both), so
+the warehouse does the heavy aggregation and Python only receives one row per (customer, product).
+Every query reads strictly before its cut-off date: the table is point in time per `as_of_date`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ml.data import merchandise_predicate
+from ml.recommend.config import RecommenderConfig
+
+# Postage, fees and manual adjustments in real exports are neither tastes nor offers.
+MERCHANDISE = merchandise_predicate("product_id")
+
+INTERACTION_COLUMNS = (
+    "customer_id",
+    "product_id",
+    "purchase_qty",
+    "return_qty",
+    "cart_events",
+    "view_events",
+    "last_purchase_date",
+    "weight",
+)
+
+
+def date_literal(value: dt.date) -> str:
+    """DATE literal both dialects read."""
+    return f"DATE '{value.isoformat()}'"
+
+
+def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool) -> str:
+    """SELECT one row per (customer, product) with a positive implicit-feedback weight before `as_of`.
+
+    weight = sum over lines of decay * (units bought - units returned)
+           + decay * (cart_weight * add-to-carts + view_weight * views)
+    where decay = 0.5 ** (age in days / half_life_days) and units are capped at `quantity_cap`.
+    Pairs whose returns cancel their purchases (weight <= 0) are dropped.
+    """
+    cut = date_literal(as_of)
+    decay = f"EXP(-LN(2.0) * ({cut} - CAST({{ts}} AS DATE)) / {float(config.half_life_days)})"
+    cap = int(config.quantity_cap)
+    bought = "quantity > 0 AND NOT COALESCE(is_return, FALSE)"
+    branches = [
+        f"""SELECT customer_id, product_id,
+               CASE WHEN {bought} THEN LEAST(quantity, {cap}) ELSE 0 END AS bought,
+               CASE WHEN {bought} THEN 0 ELSE LEAST(ABS(quantity), {cap}) END AS returned,
+               0 AS carts, 0 AS views,
+               {decay.format(ts="invoice_ts")} AS decay,
+               CASE WHEN {bought} THEN CAST(invoice_ts AS DATE) END AS bought_on
+        FROM raw.order_lines
+        WHERE customer_id IS NOT NULL AND quantity <> 0 AND invoice_ts < CAST({cut} AS TIMESTAMP)
+          AND {MERCHANDISE}"""
+    ]
+    if has_events:
+        branches.append(
+            f"""SELECT customer_id, product_id, 0, 0,
+               CASE WHEN event_type = 'cart' THEN 1 ELSE 0 END,
+               CASE WHEN event_type = 'view' THEN 1 ELSE 0 END,
+               {decay.format(ts="event_ts")},
+               CAST(NULL AS DATE)
+        FROM raw.events
+        WHERE customer_id IS NOT NULL AND event_ts < CAST({cut} AS TIMESTAMP) AND {MERCHANDISE}"""
+        )
+    weight = (
+        "SUM((bought - returned) * decay"
+        f" + {float(config.cart_weight)} * carts * decay + {float(config.view_weight)} * views * decay)"
+    )
+    union = "\n        UNION ALL\n        ".join(branches)
+    return f"""
+    WITH lines AS (
+        {union}
+    )
+    SELECT customer_id, product_id,
+           CAST(SUM(bought) AS BIGINT) AS purchase_qty,
+           CAST(SUM(returned) AS BIGINT) AS return_qty,
+           CAST(SUM(carts) AS BIGINT) AS cart_events,
+           CAST(SUM(views) AS BIGINT) AS view_events,
+           MAX(bought_on) AS last_purchase_date,
+           CAST({weight} AS DOUBLE PRECISION) AS weight
+    FROM lines
+    GROUP BY customer_id, product_id
+    HAVING {weight} > 1e-9
+    """
+
+
+def holdout_sql(start: dt.date, end: dt.date) -> str:
+    """SELECT the (customer, product) pairs bought in [start, end) and not returned in full there:
+    the relevant items of a holdout."""
+    bought = "quantity > 0 AND NOT COALESCE(is_return, FALSE)"
+    return f"""
+    SELECT customer_id, product_id
+    FROM raw.order_lines
+    WHERE customer_id IS NOT NULL AND quantity <> 0 AND {MERCHANDISE}
+      AND invoice_ts >= CAST({date_literal(start)} AS TIMESTAMP) AND invoice_ts < CAST({date_literal(end)} AS TIMESTAMP)
+    GROUP BY customer_id, product_id
+    HAVING SUM(CASE WHEN {bought} THEN quantity ELSE 0 END) > 0
+       AND SUM(CASE WHEN {bought} THEN quantity ELSE -ABS(quantity) END) > 0
+    """
+
+
+def active_items_sql(as_of: dt.date, config: RecommenderConfig, has_catalogue: bool) -> str:
+    """SELECT the products still sold at `as_of`: a sale in the last `active_item_days` days and,
+    when raw.products has rows, present in the catalogue."""
+    start = as_of - dt.timedelta(days=config.active_item_days)
+    catalogue = (
+        "AND product_id IN (SELECT product_id FROM raw.products)" if has_catalogue else ""
+    )
+    return f"""
+    SELECT DISTINCT product_id
+    FROM raw.order_lines
+    WHERE quantity > 0 AND NOT COALESCE(is_return, FALSE) AND {MERCHANDISE}
+      AND invoice_ts >= CAST({date_literal(start)} AS TIMESTAMP) AND invoice_ts < CAST({date_literal(as_of)} AS TIMESTAMP)
+      {catalogue}
+    """
+
+
+@dataclass(frozen=True)
+class InteractionMatrix:
+    """A user x item CSR matrix with the ids of its rows and columns."""
+
+    users: np.ndarray  # customer_id of each row (object array, sorted)
+    items: np.ndarray  # product_id of each column (object array, sorted)
+    weights: sp.csr_matrix  # float32 implicit-feedback weights
+    recent: sp.csr_matrix  # 1 where the user bought the item in the last `recent_days`
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.weights.shape
+
+    def user_index(self, customer_ids) -> np.ndarray:
+        """Row of each customer, -1 for customers the matrix has never seen."""
+        return _positions(self.users, customer_ids)
+
+    def item_index(self, product_ids) -> np.ndarray:
+        """Column of each product, -1 for products the matrix has never seen."""
+        return _positions(self.items, product_ids)
+
+
+def _positions(sorted_ids: np.ndarray, wanted) -> np.ndarray:
+    wanted = np.asarray(pd.Series(wanted, dtype=object).astype(str), dtype=object)
+    if len(sorted_ids) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    pos = np.searchsorted(sorted_ids, wanted)
+    pos = np.clip(pos, 0, len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == wanted, pos, -1).astype(np.int64)
+
+
+def build_matrix(
+    interactions: pd.DataFrame,
+    as_of: dt.date,
+    config: RecommenderConfig,
+    items: np.ndarray | None = None,
+) -> InteractionMatrix:
+    """Pivot interaction rows (customer_id, product_id, weight, last_purchase_date) into CSR.
+
+    `items` fixes the column set (e.g. to share columns with another matrix); rows for other
+    products are dropped. Raises ValueError on missing columns or non-positive weights.
+    """
+    missing = {"customer_id", "product_id", "weight", "last_purchase_date"} - set(interactions.columns)
+    if missing:
+        raise ValueError(f"interactions lack column(s) {sorted(missing)}")
+    frame = interactions.dropna(subset=["customer_id", "product_id"])
+    if (frame["weight"] <= 0).any():
+        raise ValueError("interaction weights must be positive; drop netted-out pairs first")
+    customer = frame["customer_id"].astype(str).to_numpy(dtype=object)
+    product = frame["product_id"].astype(str).to_numpy(dtype=object)
+    users = np.unique(customer)
+    items = np.unique(product) if items is None else np.asarray(sorted(map(str, items)), dtype=object)
+    rows = _positions(users, customer)
+    cols = _positions(items, product)
+    keep = cols >= 0
+    rows, cols = rows[keep], cols[keep]
+    shape = (len(users), len(items))
+    weights = sp.csr_matrix(
+        (frame["weight"].to_numpy(dtype=np.float32)[keep], (rows, cols)), shape=shape, dtype=np.float32
+    )
+    last = pd.to_datetime(frame["last_purchase_date"]).to_numpy()[keep]
+    since = np.datetime64(as_of - dt.timedelta(days=config.recent_days), "ns")
+    is_recent = ~pd.isna(last) & (last >= since)
+    recent = sp.csr_matrix(
+        (np.ones(int(is_recent.sum()), dtype=np.float32), (rows[is_recent], cols[is_recent])),
+        shape=shape,
+        dtype=np.float32,
+    )
+    weights.sum_duplicates()
+    recent.sum_duplicates()
+    recent.data[:] = 1.0
+    return InteractionMatrix(users=users, items=items, weights=weights, recent=recent)
+
+
+def build_relevance(holdout: pd.DataFrame, matrix: InteractionMatrix) -> sp.csr_matrix:
+    """Binary user x item matrix of holdout purchases, aligned with `matrix`.
+
+    Customers or products the training matrix has never seen are left out: the models can neither
+    score an unknown product nor (without a fallback) an unknown customer.
+    """
+    missing = {"customer_id", "product_id"} - set(holdout.columns)
+    if missing:
+        raise ValueError(f"holdout lacks column(s) {sorted(missing)}")
+    rows = matrix.user_index(holdout["customer_id"])
+    cols = matrix.item_index(holdout["product_id"])
+    keep = (rows >= 0) & (cols >= 0)
+    relevance = sp.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], cols[keep])),
+        shape=matrix.shape,
+        dtype=np.float32,
+    )
+    relevance.sum_duplicates()
+    relevance.data[:] = 1.0
+    return relevance

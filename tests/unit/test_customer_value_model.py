@@ -1,0 +1,87 @@
+"""The pyfunc predictor: both kinds give the same columns; it survives an MLflow save and load."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.customer_value.clv import fit_clv_model
+from ml.customer_value.gbm import fit_gbm_value_model
+from ml.customer_value.model import OUTPUT_COLUMNS, CustomerValuePyfunc, ValuePredictor, to_summary
+from ml.customer_value.summary import build_customer_features
+from ml.customer_value.training import build_cutoffs, build_gbm_training_set
+from tests.unit.customer_value_synthetic import END, make_transactions
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    transactions = make_transactions(80)
+    features = build_customer_features(transactions, END)
+    clv = fit_clv_model(to_summary(features))
+    x, y = build_gbm_training_set([build_customer_features(transactions, c) for c in build_cutoffs(END.date(), 90, 1)])
+    gbm = fit_gbm_value_model(x, y, horizon_days=90, params={"n_estimators": 20})
+    return features, clv, gbm
+
+
+def test_both_kinds_predict_the_same_columns(fitted):
+    features, clv, gbm = fitted
+    bgnbd = ValuePredictor("bgnbd", clv).predict(features)
+    boosted = ValuePredictor("gbm", clv, gbm).predict(features)
+    for out in (bgnbd, boosted):
+        assert list(out.columns) == OUTPUT_COLUMNS and list(out.index) == list(features.index)
+        assert np.isfinite(out.to_numpy()).all() and (out >= 0).all().all()
+    pd.testing.assert_series_equal(bgnbd["p_alive"], boosted["p_alive"])
+    # The LightGBM value keeps the (unseasoned) BG/NBD's 365-day-to-horizon ratio per customer.
+    steady = ValuePredictor("bgnbd", clv, seasonal=False).predict(features)
+    positive = boosted["expected_spend"] > 0
+    np.testing.assert_allclose(
+        (boosted["predicted_clv"] / boosted["expected_spend"])[positive],
+        (steady["predicted_clv"] / steady["expected_spend"])[positive], rtol=1e-9,
+    )
+
+
+def test_kind_and_model_must_agree(fitted):
+    _, clv, gbm = fitted
+    with pytest.raises(ValueError, match="kind"):
+        ValuePredictor("forest", clv)
+    with pytest.raises(ValueError, match="LightGBM"):
+        ValuePredictor("gbm", clv)
+    with pytest.raises(ValueError, match="LightGBM"):
+        ValuePredictor("bgnbd", clv, gbm)
+
+
+def test_missing_feature_column_is_named(fitted):
+    features, clv, _ = fitted
+    with pytest.raises(KeyError, match="tenure_days"):
+        ValuePredictor("bgnbd", clv).predict(features.drop(columns="tenure_days"))
+
+
+def test_pyfunc_round_trip(tmp_path, fitted):
+    import mlflow.pyfunc
+
+    features, clv, gbm = fitted
+    predictor = ValuePredictor("gbm", clv, gbm)
+    mlflow.pyfunc.save_model(tmp_path / "model", python_model=CustomerValuePyfunc(predictor))
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    pd.testing.assert_frame_equal(loaded.predict(features), predictor.predict(features))
+
+
+def test_customers_with_only_returns_score_zero(fitted):
+    features, clv, gbm = fitted
+    orphan = features.head(1).copy()
+    orphan.loc[:, :] = 0.0
+    orphan.index = ["returns_only"]
+    frame = pd.concat([features.head(3), orphan])
+    for predictor in (ValuePredictor("bgnbd", clv), ValuePredictor("gbm", clv, gbm)):
+        out = predictor.predict(frame)
+        assert (out.loc["returns_only"] == 0).all() and (out.iloc[:3]["p_alive"] > 0).all()
+
+
+def test_seasonal_indices_scale_only_the_bgnbd_horizon(fitted):
+    features, clv, _ = fitted
+    busy = features.assign(season_orders_index=1.5, season_spend_index=1.2)
+    plain = ValuePredictor("bgnbd", clv, seasonal=False).predict(busy)
+    seasonal = ValuePredictor("bgnbd", clv).predict(busy)
+    np.testing.assert_allclose(seasonal["expected_orders"], plain["expected_orders"] * 1.5)
+    np.testing.assert_allclose(seasonal["expected_spend"], plain["expected_spend"] * 1.2)
+    pd.testing.assert_series_equal(seasonal["predicted_clv"], plain["predicted_clv"])
+    with pytest.raises(KeyError, match="season_orders_index"):
+        ValuePredictor("bgnbd", clv).predict(features.drop(columns="season_orders_index"))

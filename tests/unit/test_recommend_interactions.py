@@ -1,0 +1,218 @@
+"""Interaction SQL (run on DuckDB, and on PostgreSQL when it is reachable) and the CSR matrix."""
+import datetime as dt
+import os
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.recommend.config import RecommenderConfig
+from ml.recommend.interactions import (
+    active_items_sql,
+    build_matrix,
+    build_relevance,
+    holdout_sql,
+    date_literal,
+    interactions_sql,
+)
+
+AS_OF = dt.date(2024, 3, 1)
+CONFIG = RecommenderConfig(half_life_days=10.0, cart_weight=0.5, view_weight=0.1, quantity_cap=5)
+
+
+def order_lines() -> pd.DataFrame:
+    rows = [
+        # customer, product, qty, ts, is_return
+        ("c1", "p1", 2, "2024-02-29 10:00", False),  # age 1 day
+        ("c1", "p1", 1, "2024-02-20 10:00", False),  # age 10 days: half weight
+        ("c1", "p2", 100, "2024-02-29 11:00", False),  # capped at 5 units
+        ("c1", "p2", -100, "2024-02-29 12:00", True),  # returned all of it: pair drops out
+        ("c2", "p1", 1, "2024-02-29 09:00", False),
+        ("c2", "p3", 4, "2024-03-01 00:00", False),  # on the as-of date: not yet known
+        (None, "p1", 7, "2024-02-28 09:00", False),  # guest: no customer to recommend to
+        ("c3", "p4", 1, "2023-10-01 09:00", False),  # old sale: p4 no longer sold
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "product_id", "quantity", "invoice_ts", "is_return"])
+    frame["invoice_ts"] = pd.to_datetime(frame["invoice_ts"])
+    frame["invoice_id"] = [f"i{i}" for i in range(len(frame))]
+    frame["line_no"] = 1
+    frame["unit_price"] = 1.0
+    frame["description"] = "x"
+    frame["country"] = "UK"
+    return frame
+
+
+def events() -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [
+            ("c2", "p2", "cart", "2024-02-29 08:00"),
+            ("c2", "p2", "view", "2024-02-29 08:00"),
+            ("c3", "p5", "view", "2024-03-02 08:00"),  # after the as-of date
+        ],
+        columns=["customer_id", "product_id", "event_type", "event_ts"],
+    )
+    frame["event_ts"] = pd.to_datetime(frame["event_ts"])
+    return frame
+
+
+def products() -> pd.DataFrame:
+    return pd.DataFrame({"product_id": ["p1", "p2", "p3", "p4"], "description": "x", "category": None,
+                         "unit_price": 1.0})
+
+
+@pytest.fixture
+def duck():
+    duckdb = pytest.importorskip("duckdb")
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    for name, frame in {"order_lines": order_lines(), "events": events(), "products": products()}.items():
+        con.register("incoming", frame)
+        con.execute(f"CREATE TABLE raw.{name} AS SELECT * FROM incoming")
+        con.unregister("incoming")
+    yield lambda sql: con.execute(sql).fetch_df()
+    con.close()
+
+
+@pytest.fixture
+def postgres():
+    psycopg = pytest.importorskip("psycopg")
+    admin_url = os.environ.get("VALUEFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        pytest.skip("PostgreSQL not reachable")
+    name = f"vf_test_rec_{uuid.uuid4().hex[:8]}"
+    admin.execute(f"CREATE DATABASE {name}")
+    con = psycopg.connect(admin_url.rsplit("/", 1)[0] + f"/{name}", autocommit=True)
+    try:
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE raw.order_lines (invoice_id TEXT, line_no BIGINT, product_id TEXT, description TEXT,"
+            " quantity BIGINT, unit_price DOUBLE PRECISION, invoice_ts TIMESTAMP, customer_id TEXT,"
+            " country TEXT, is_return BOOLEAN)"
+        )
+        for r in order_lines().itertuples():
+            con.execute(
+                "INSERT INTO raw.order_lines VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                (r.invoice_id, r.line_no, r.product_id, r.description, r.quantity, r.unit_price,
+                 r.invoice_ts.to_pydatetime(), None if pd.isna(r.customer_id) else r.customer_id, r.country, r.is_return),
+            )
+        con.execute("CREATE TABLE raw.events (customer_id TEXT, product_id TEXT, event_type TEXT, event_ts TIMESTAMP)")
+        for r in events().itertuples():
+            con.execute("INSERT INTO raw.events VALUES (%s,%s,%s,%s)",
+                        (r.customer_id, r.product_id, r.event_type, r.event_ts.to_pydatetime()))
+        con.execute("CREATE TABLE raw.products (product_id TEXT, description TEXT, category TEXT, unit_price DOUBLE PRECISION)")
+        for p in products()["product_id"]:
+            con.execute("INSERT INTO raw.products VALUES (%s, 'x', NULL, 1.0)", (p,))
+
+        def run(sql):
+            cur = con.execute(sql)
+            if cur.description is None:  # DDL: nothing to return
+                return None
+            return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+
+        yield run
+    finally:
+        con.close()
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()
+
+
+def expected_weights() -> dict[tuple[str, str], float]:
+    decay = lambda days: 0.5 ** (days / 10.0)  # noqa: E731
+    return {
+        ("c1", "p1"): 2 * decay(1) + 1 * decay(10),
+        ("c2", "p1"): 1 * decay(1),
+        ("c2", "p2"): 0.5 * decay(1) + 0.1 * decay(1),
+        ("c3", "p4"): 1 * decay((AS_OF - dt.date(2023, 10, 1)).days),
+    }
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def run_sql(request):
+    return request.getfixturevalue("duck" if request.param == "duckdb" else "postgres")
+
+
+def test_interaction_weights_returns_guests_and_point_in_time(run_sql):
+    got = run_sql(interactions_sql(AS_OF, CONFIG, has_events=True))
+    weights = {(r.customer_id, r.product_id): float(r.weight) for r in got.itertuples()}
+    assert weights.keys() == expected_weights().keys()  # no guest, no returned pair, nothing on/after D
+    for key, value in expected_weights().items():
+        assert weights[key] == pytest.approx(value, rel=1e-6)
+    c1p1 = got[(got.customer_id == "c1") & (got.product_id == "p1")].iloc[0]
+    assert int(c1p1.purchase_qty) == 3 and int(c1p1.return_qty) == 0
+    assert pd.Timestamp(c1p1.last_purchase_date) == pd.Timestamp("2024-02-29")
+    c2p2 = got[(got.customer_id == "c2") & (got.product_id == "p2")].iloc[0]
+    assert int(c2p2.cart_events) == 1 and int(c2p2.view_events) == 1 and pd.isna(c2p2.last_purchase_date)
+
+
+def test_interactions_without_events_table(run_sql):
+    got = run_sql(interactions_sql(AS_OF, CONFIG, has_events=False))
+    assert ("c2", "p2") not in set(zip(got.customer_id, got.product_id))
+
+
+def test_holdout_and_active_items(run_sql):
+    holdout = run_sql(holdout_sql(dt.date(2024, 2, 29), dt.date(2024, 3, 2)))
+    # c1 returned all of p2 inside the window: a purchase undone is not relevant
+    assert set(zip(holdout.customer_id, holdout.product_id)) == {("c1", "p1"), ("c2", "p1"), ("c2", "p3")}
+    active = set(run_sql(active_items_sql(AS_OF, CONFIG, has_catalogue=True)).product_id)
+    assert active == {"p1", "p2"}  # p4 last sold 152 days ago; p3 sold on D (not yet known)
+
+
+def interactions_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["u2", "u1", "u1", "u3"],
+            "product_id": ["b", "a", "b", "c"],
+            "weight": [1.0, 2.0, 0.5, 4.0],
+            "last_purchase_date": pd.to_datetime(["2024-02-25", "2023-01-01", None, "2024-02-10"]),
+        }
+    )
+
+
+def test_build_matrix_ids_weights_and_recent():
+    m = build_matrix(interactions_frame(), AS_OF, RecommenderConfig(recent_days=30))
+    assert list(m.users) == ["u1", "u2", "u3"] and list(m.items) == ["a", "b", "c"]
+    assert m.weights.toarray().tolist() == [[2.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 4.0]]
+    assert m.recent.toarray().tolist() == [[0, 0, 0], [0, 1, 0], [0, 0, 1]]
+    assert list(m.user_index(["u3", "nobody"])) == [2, -1]
+
+
+def test_build_matrix_fixed_items_and_relevance():
+    m = build_matrix(interactions_frame(), AS_OF, RecommenderConfig(), items=["a", "b"])
+    assert m.shape == (3, 2) and m.weights.nnz == 3
+    holdout = pd.DataFrame({"customer_id": ["u1", "u1", "new"], "product_id": ["b", "zzz", "a"]})
+    assert build_relevance(holdout, m).toarray().tolist() == [[0, 1], [0, 0], [0, 0]]
+
+
+def test_build_matrix_rejects_bad_input():
+    with pytest.raises(ValueError, match="weight"):
+        build_matrix(interactions_frame().drop(columns="weight"), AS_OF, CONFIG)
+    bad = interactions_frame()
+    bad.loc[0, "weight"] = 0.0
+    with pytest.raises(ValueError, match="positive"):
+        build_matrix(bad, AS_OF, CONFIG)
+    with pytest.raises(ValueError, match="customer_id"):
+        build_relevance(pd.DataFrame({"product_id": ["a"]}), build_matrix(interactions_frame(), AS_OF, CONFIG))
+
+
+def test_build_matrix_empty_input():
+    empty = interactions_frame().iloc[:0]
+    m = build_matrix(empty, AS_OF, CONFIG)
+    assert m.shape == (0, 0) and m.weights.nnz == 0
+
+
+def test_scoring_queries(run_sql):
+    from ml.recommend.scoring_sql import active_customers_sql, popularity_sql, segment_popularity_sql
+
+    active_sql = active_items_sql(AS_OF, CONFIG, has_catalogue=True)
+    assert list(run_sql(active_customers_sql(AS_OF, 30)).customer_id) == ["c1", "c2"]
+    popular = run_sql(popularity_sql(AS_OF, 30, active_sql))
+    # p1: c1 and c2 (the guest does not count); p2: c1 bought it (the return does not unbuy popularity)
+    assert dict(zip(popular.product_id, popular.buyers.astype(int))) == {"p1": 2, "p2": 1}
+    run_sql("CREATE SCHEMA IF NOT EXISTS marts")
+    run_sql("CREATE TABLE marts.segs AS SELECT 'c1' AS customer_id, 'vip' AS segment, "
+            f"{date_literal(AS_OF)} AS as_of_date")
+    by_segment = run_sql(segment_popularity_sql(AS_OF, 30, active_sql, "marts.segs", "segment"))
+    assert sorted(zip(by_segment.segment, by_segment.product_id)) == [("vip", "p1"), ("vip", "p2")]
