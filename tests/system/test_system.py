@@ -22,10 +22,10 @@ import requests
 
 from local_stack import REPO_ROOT, LocalStack
 
-pytestmark = [pytest.mark.system, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.system, pytest.mark.timeout(1500)]
 
 CUSTOMERS = 300
-CHAIN_TIMEOUT_S = 420
+CHAIN_TIMEOUT_S = 900
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 TERMINAL = {"success", "failed"}
 
@@ -122,8 +122,10 @@ def stack(tmp_path_factory, shop):
 @pytest.fixture(scope="module")
 def chain(stack, shop):
     """Unpause the DAGs, trigger ingest_orders, and wait for every run the Assets start."""
+    from ml.pipeline import pipeline_dag_ids
+
     airflow = Airflow(stack.api_url)
-    expected = {"ingest_orders", *(f"{kind}_{name}" for name in family_names() for kind in ("train", "score"))}
+    expected = set(pipeline_dag_ids())  # ingest_orders, train_/score_<family> for every family, build_audiences
     _wait("the dag-processor to parse every DAG", lambda: expected <= airflow.dag_ids(), 180, stack)
     for dag_id in sorted(expected):
         airflow.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
@@ -132,19 +134,28 @@ def chain(stack, shop):
     ingest = airflow.call("POST", "/dags/ingest_orders/dagRuns",
                           json={"logical_date": None, "conf": {"source": str(source), "as_of": as_of}})
     runs: dict[str, dict] = {}
+    quiet_polls = {"n": 0}
+
+    def latest(dag_id: str) -> dict | None:
+        found = [r for r in airflow.runs(dag_id)
+                 if (r["dag_run_id"] == ingest["dag_run_id"]) == (dag_id == "ingest_orders")]
+        return found[0] if found else None
 
     def settled() -> bool:
-        for dag_id in sorted(expected - set(runs)):
-            found = [r for r in airflow.runs(dag_id)
-                     if dag_id == "ingest_orders" and r["dag_run_id"] == ingest["dag_run_id"]
-                     or dag_id != "ingest_orders" and r["run_type"] == "asset_triggered"]
-            if found and found[0]["state"] in TERMINAL:
-                runs[dag_id] = found[0]
-                if found[0]["state"] == "failed":
-                    pytest.fail(f"{dag_id} failed:\n{_task_logs(stack, dag_id, found[0]['dag_run_id'])}")
-        return set(runs) == expected
+        for dag_id in sorted(expected):
+            run = latest(dag_id)
+            if run is not None and run["state"] == "failed":
+                pytest.fail(f"{dag_id} failed:\n{_task_logs(stack, dag_id, run['dag_run_id'])}")
+            if run is not None and run["state"] == "success":
+                runs[dag_id] = run
+            else:
+                runs.pop(dag_id, None)
+        # Downstream DAGs scheduled on several Assets (build_audiences) may start again after each
+        # mart: done when every DAG's latest run succeeded and nothing new started for two polls.
+        quiet_polls["n"] = quiet_polls["n"] + 1 if set(runs) == expected else 0
+        return quiet_polls["n"] >= 3
 
-    _wait("ingest_orders and the asset-triggered train_*/score_* runs", settled, CHAIN_TIMEOUT_S, stack)
+    _wait("ingest_orders and the asset-triggered runs", settled, CHAIN_TIMEOUT_S, stack, interval=4)
     stack.timings["chain_s"] = round(time.monotonic() - triggered_at, 1)
     return {"airflow": airflow, "runs": runs, "as_of": as_of}
 
@@ -163,9 +174,8 @@ def champions(stack: LocalStack) -> dict[str, dict]:
 def test_the_whole_chain_succeeds_on_celery_from_asset_events(stack, chain):
     runs, airflow = chain["runs"], chain["airflow"]
     assert runs["ingest_orders"]["run_type"] == "manual"
-    for name in family_names():
-        assert runs[f"train_{name}"]["run_type"] == "asset_triggered"
-        assert runs[f"score_{name}"]["run_type"] == "asset_triggered"
+    for dag_id in set(runs) - {"ingest_orders"}:
+        assert runs[dag_id]["run_type"] == "asset_triggered", dag_id
     with_champion = champions(stack)
     for dag_id, run in runs.items():
         assert run["state"] == "success", dag_id
