@@ -279,13 +279,17 @@ def test_mlflow_ui_lists_runs_metrics_and_champion_aliases(stack, chain, page):
                                                    params={"name": name, "alias": "challenger"})["model_version"]
         run = _mlflow(stack, "GET", "runs/get", params={"run_id": shown["run_id"]})["run"]
         run_name, metrics = run["info"]["run_name"], sorted(m["key"] for m in run["data"]["metrics"])
+        # A model logged by a nested run is listed under its parent run (collapsed).
+        parent = {t["key"]: t["value"] for t in run["data"].get("tags", [])}.get("mlflow.parentRunId")
+        listed = _mlflow(stack, "GET", "runs/get", params={"run_id": parent})["run"]["info"]["run_name"] \
+            if parent else run_name
 
-        page.goto(f"{stack.mlflow_url}/#/experiments/{experiment_id}/runs", wait_for=[run_name, name])
+        page.goto(f"{stack.mlflow_url}/#/experiments/{experiment_id}/runs", wait_for=[listed, name])
         page.dismiss_popups()
         page.screenshot(SCREENSHOTS / f"mlflow-{name}-runs.png")
         # The chart view lists the runs beside one chart per metric.
         page.goto(f"{stack.mlflow_url}/#/experiments/{experiment_id}/runs?compareRunsMode=CHART",
-                  wait_for=[run_name, *(["Model metrics"] if metrics else [])])
+                  wait_for=[listed, *(["Model metrics"] if metrics else [])])
         page.dismiss_popups()
         page.screenshot(SCREENSHOTS / f"mlflow-{name}-runs-metrics.png")
         page.goto(f"{stack.mlflow_url}/#/experiments/{experiment_id}/runs/{run['info']['run_id']}",
