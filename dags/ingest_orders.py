@@ -10,6 +10,7 @@ names each failed expectation with sample rows (file and row of the export). Dat
 `var/data_docs/`.
 
 Params: `source` (file or folder), `as_of` (YYYY-MM-DD; default the day after the last order).
+Schedule: `VALUEFLOW_INGEST_SCHEDULE` (default `@weekly`; `none` = only when triggered).
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from airflow.sdk import Asset, Param, dag, task
 
 RAW_ORDER_LINES = Asset("valueflow://warehouse/raw/order_lines")
 USER_FEATURES = Asset("valueflow://warehouse/features/user_features")
+SCHEDULE = os.environ.get("VALUEFLOW_INGEST_SCHEDULE", "@weekly")
 
 
 @dag(
-    schedule="@weekly",
+    schedule=None if SCHEDULE.lower() in ("", "none") else SCHEDULE,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

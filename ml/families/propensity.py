@@ -1,9 +1,15 @@
 """Propensity family: P(order in the next 30 days) and churn risk per active customer.
 
-Two model kinds compete in every training run on the same data: a Keras Conv1D network over each
-customer's 52-week activity sequence fused with the static features, and LightGBM on the static
-(aggregate) features. Both are logged as nested runs; the one with the better validation ROC AUC is
-registered as the `challenger` version, whatever its kind, so champion and challenger may differ in kind.
+Three model kinds compete in every training run on the same data: a regularised logistic regression
+on the static (aggregate) features, LightGBM on the same features, and a Keras Conv1D network over each
+customer's 52-week activity sequence fused with them. Each is logged as a nested run and calibrated the
+same way; the registered `challenger` version is chosen on the validation origin by the
+one-standard-error rule: the simplest kind whose validation ROC AUC is within one standard error of
+the best. A few hundred validation customers measure AUC to about +-0.03, and a backtest over eight
+monthly cutoffs of the real Online Retail sample showed plain "best validation AUC" picking an
+over-fitted LightGBM that then lost to the logistic model on the holdout (mean 0.741 vs 0.754, recency
+0.675); on thousands of customers the standard error shrinks and the best kind wins outright. Champion
+and challenger may differ in kind.
 
 Time layout for a run at as-of date D (all windows half-open):
   training origins  D-60, D-88, ... (6 origins, 28 days apart); the newest (D-60) validates
@@ -32,8 +38,8 @@ from ml.propensity import features_sql
 from ml.propensity.dataset import Examples, split_by_origin
 from ml.propensity.inputs import STATIC_FEATURES, WEEKS
 from ml.propensity.labels import HORIZON_DAYS, plan_rolling_origins
-from ml.propensity.metrics import (assign_deciles, plot_calibration, plot_roc, score_probabilities,
-                                   score_recency_baseline)
+from ml.propensity.metrics import (assign_deciles, auc_standard_error, plot_calibration, plot_roc,
+                                   score_probabilities, score_recency_baseline)
 from ml.propensity.model import KINDS, build_score_rows, train_propensity_model
 from ml.warehouse import Warehouse
 
@@ -42,7 +48,7 @@ MART = "marts.user_propensity"
 N_TRAIN_ORIGINS = 6
 STEP_DAYS = 28
 SEED = 0
-SELECTION_METRIC = "roc_auc"  # on the validation origin; ties go to the simpler kind (LightGBM)
+SELECTION_METRIC = "roc_auc"  # on the validation origin; within one standard error the simpler kind wins
 SCORE_BATCH_CUSTOMERS = 5_000
 
 
@@ -77,12 +83,26 @@ def _read_holdout(wh: Warehouse, as_of: dt.date) -> Examples:
     return examples
 
 
-def _choose(candidates: dict[str, dict]) -> str:
-    def key(kind: str) -> tuple[float, int]:
-        value = candidates[kind]["validation"][SELECTION_METRIC]
-        return (-math.inf if math.isnan(value) else value, kind == "lightgbm")
+def _selection_tolerance(validation: dict[str, float]) -> float:
+    """One standard error of a validation AUC, from score_ranking's roc_auc, n and positive_rate (0 if undefined)."""
+    n, rate = validation["n"], validation["positive_rate"]
+    if math.isnan(n) or math.isnan(rate):
+        return 0.0
+    se = auc_standard_error(validation[SELECTION_METRIC], round(n * rate), round(n * (1 - rate)))
+    return 0.0 if math.isnan(se) else se
 
-    return max(candidates, key=key)
+
+def _choose(candidates: dict[str, dict]) -> str:
+    """The simplest kind (order of KINDS) whose validation AUC is within one standard error of the best;
+    NaN AUCs never win."""
+    def auc(kind: str) -> float:
+        value = candidates[kind]["validation"][SELECTION_METRIC]
+        return -math.inf if math.isnan(value) else value
+
+    best = max(candidates, key=auc)
+    floor = auc(best) - _selection_tolerance(candidates[best]["validation"])
+    order = sorted(candidates, key=lambda k: KINDS.index(k) if k in KINDS else len(KINDS))
+    return next(k for k in order if auc(k) >= floor)
 
 
 def _log_plots(holdout: Examples, candidates: dict[str, dict]) -> None:
@@ -107,8 +127,9 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     baseline = {"validation": score_recency_baseline(val.labels, val.inputs["recency_days"]),
                 "holdout": score_recency_baseline(holdout.labels, holdout.inputs["recency_days"])}
     candidates: dict[str, dict] = {}
-    with tracking.start_run(NAME, as_of, run_name=f"cnn-vs-lightgbm-{as_of}") as parent:
+    with tracking.start_run(NAME, as_of, run_name=f"{'-vs-'.join(KINDS)}-{as_of}") as parent:
         mlflow.log_params({"kinds": ",".join(KINDS), "selection_metric": f"validation {SELECTION_METRIC}",
+                           "selection_rule": "simplest kind within one standard error of the best",
                            "horizon_days": HORIZON_DAYS, "weeks": WEEKS, "static_features": ",".join(STATIC_FEATURES),
                            "train_origins": ",".join(o.isoformat() for o in train_origins),
                            "validation_origin": train_origins[0].isoformat(), "holdout_origin": holdout_origin.isoformat(),
@@ -133,6 +154,8 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
                     mlflow.keras.log_model(model.estimator, name="keras_model", pip_requirements=PIP_REQUIREMENTS)
                 candidates[kind] = result
         winner = _choose(candidates)
+        best = max(candidates.values(), key=lambda c: np.nan_to_num(c["validation"][SELECTION_METRIC], nan=-1.0))
+        mlflow.log_metric("selection_tolerance", _selection_tolerance(best["validation"]))
         for kind, result in candidates.items():
             mlflow.log_metrics({f"{kind}_{split}_{k}": v for split in ("validation", "holdout")
                                 for k, v in result[split].items() if not math.isnan(v)})
@@ -201,4 +224,4 @@ def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
 
 
 FAMILY = ModelFamily(name=NAME, mart=MART, build_features=build_features, train=train, evaluate=evaluate,
-                     score=score, description="30-day purchase propensity and churn risk (CNN vs LightGBM)")
+                     score=score, description="30-day purchase propensity and churn risk (logistic vs LightGBM vs CNN)")

@@ -6,10 +6,11 @@ Plain functions on DataFrames and arrays, one module per stage, in pipeline orde
 * `inputs`      point-in-time model inputs: a weekly activity sequence and static RFM-style features
 * `dataset`     training examples stacked over several past as-of dates (rolling origins)
 * `calibration` Platt / isotonic maps fitted on the validation split
+* `linear`      the regularised logistic regression on the standardised static features
+* `gbm`         LightGBM on the static features, trees sized to the number of rows
 * `cnn`         the Keras Conv1D model over the weekly sequence, fused with the static features
-* `gbm`         the LightGBM challenger on the aggregate (static) features
 * `model`       `PropensityModel`: one fitted model + scaler + calibrator behind `predict_proba(frame)`
-* `metrics`     ROC/PR AUC, log loss, Brier, top-decile lift and capture, plots, recency baseline
+* `metrics`     ROC/PR AUC and its standard error, log loss, Brier, top-decile lift and capture, plots, recency baseline
 
 Nothing here touches the warehouse, MLflow or Airflow; `ml.families.propensity` wires it.
 """

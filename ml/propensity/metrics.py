@@ -42,6 +42,16 @@ def score_ranking(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     }
 
 
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley & McNeil (1982) standard error of a ROC AUC measured on that many buyers and non-buyers."""
+    if math.isnan(auc) or positives < 1 or negatives < 1:
+        return math.nan
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc)
+                + (negatives - 1) * (q2 - auc * auc)) / (positives * negatives)
+    return math.sqrt(max(variance, 0.0))
+
+
 def score_probabilities(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     """Ranking metrics plus log loss and Brier score of calibrated probabilities."""
     p = np.asarray(probabilities, dtype=float)

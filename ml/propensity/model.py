@@ -1,4 +1,4 @@
-"""`PropensityModel`: one fitted estimator (CNN or LightGBM), its input scaling and its calibrator
+"""`PropensityModel`: one fitted estimator (logistic, LightGBM or CNN), its input scaling and its calibrator
 behind a single `predict_proba(model_input)`, plus save/load to a plain folder (JSON + the estimator's
 native file) so MLflow can ship it as a pyfunc without pickling Keras objects.
 """
@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.propensity import cnn, gbm
+from ml.propensity import cnn, gbm, linear
 from ml.propensity.calibration import Calibrator, fit_calibrator
 from ml.propensity.dataset import Examples
 from ml.propensity.inputs import STATIC_FEATURES, WEEKS, sequences_from_input
 from ml.propensity.labels import require_columns
 
-KINDS = ("cnn", "lightgbm")
+KINDS = ("logistic", "lightgbm", "cnn")  # simplest first: the order the one-standard-error rule prefers
 
 
 @dataclass
@@ -35,28 +35,31 @@ class InputScaler:
         return np.sign(x) * np.log1p(np.abs(x))
 
     @classmethod
-    def fit(cls, static: np.ndarray, sequences: np.ndarray) -> "InputScaler":
+    def fit(cls, static: np.ndarray, sequences: np.ndarray | None = None) -> "InputScaler":
+        """Fit on static features and, for the CNN, the weekly sequences (None: static only)."""
         # pandas' median skips NaN without warning on all-NaN columns (cart_to_purchase without events)
         median = np.nan_to_num(pd.DataFrame(static).median().to_numpy(dtype=float))
         s = cls._slog(np.where(np.isnan(static), median, static))
-        seq_std = cls._slog(sequences).reshape(-1, sequences.shape[2]).std(axis=0)
+        seq_std = [] if sequences is None else cls._slog(sequences).reshape(-1, sequences.shape[2]).std(axis=0)
         return cls(median.tolist(), s.mean(axis=0).tolist(), np.where(s.std(axis=0) > 0, s.std(axis=0), 1.0).tolist(),
-                   np.where(seq_std > 0, seq_std, 1.0).tolist())
+                   np.where(np.asarray(seq_std) > 0, seq_std, 1.0).tolist())
+
+    def transform_static(self, static: np.ndarray) -> np.ndarray:
+        s = self._slog(np.where(np.isnan(static), np.asarray(self.static_median), static))
+        return ((s - np.asarray(self.static_mean)) / np.asarray(self.static_std)).astype("float32")
 
     def transform(self, static: np.ndarray, sequences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = self._slog(np.where(np.isnan(static), np.asarray(self.static_median), static))
-        s = (s - np.asarray(self.static_mean)) / np.asarray(self.static_std)
         q = self._slog(sequences) / np.asarray(self.channel_std)
-        return q.astype("float32"), s.astype("float32")
+        return q.astype("float32"), self.transform_static(static)
 
 
 @dataclass
 class PropensityModel:
-    kind: str  # "cnn" or "lightgbm"
+    kind: str  # one of KINDS
     static_features: list[str]
     weeks: int
     calibrator: Calibrator
-    estimator: Any  # keras.Model or lightgbm.Booster
+    estimator: Any  # linear.LinearScorer, lightgbm.Booster or keras.Model
     scaler: InputScaler | None = None
     best_iteration: int | None = None
     info: dict = field(default_factory=dict)  # epochs / iterations, for logging
@@ -67,6 +70,8 @@ class PropensityModel:
         static = model_input[self.static_features].astype("float64")
         if self.kind == "lightgbm":
             return gbm.predict_lightgbm(self.estimator, static, self.best_iteration)
+        if self.kind == "logistic":
+            return self.estimator.predict(self.scaler.transform_static(static.to_numpy()))
         seq, stat = self.scaler.transform(static.to_numpy(), sequences_from_input(model_input, self.weeks))
         return cnn.predict_cnn(self.estimator, seq, stat)
 
@@ -96,7 +101,12 @@ def train_propensity_model(kind: str, fit: Examples, val: Examples, seed: int = 
     if kind == "lightgbm":
         booster, best = gbm.fit_lightgbm(x_fit, fit.labels, x_val, val.labels, seed)
         model = PropensityModel(kind, static_features, weeks, Calibrator("platt"), booster,
-                                best_iteration=best, info={"best_iteration": best})
+                                best_iteration=best, info={"best_iteration": best, **gbm.size_params(len(fit))})
+    elif kind == "logistic":
+        scaler = InputScaler.fit(x_fit.to_numpy())
+        scorer = linear.fit_logistic(scaler.transform_static(x_fit.to_numpy()), fit.labels, seed)
+        model = PropensityModel(kind, static_features, weeks, Calibrator("platt"), scorer, scaler,
+                                info={"C": linear.C, "penalty": "l2"})
     else:
         seq_fit, seq_val = sequences_from_input(fit.inputs, weeks), sequences_from_input(val.inputs, weeks)
         scaler = InputScaler.fit(x_fit.to_numpy(), seq_fit)
@@ -110,7 +120,7 @@ def train_propensity_model(kind: str, fit: Examples, val: Examples, seed: int = 
 
 
 def save_propensity_model(model: PropensityModel, folder: str | Path) -> Path:
-    """Write meta.json plus estimator.keras (CNN) or estimator.txt (LightGBM) into `folder`."""
+    """Write meta.json plus estimator.keras (CNN), estimator.txt (LightGBM) or estimator.json (logistic)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"kind": model.kind, "static_features": model.static_features, "weeks": model.weeks,
@@ -119,6 +129,8 @@ def save_propensity_model(model: PropensityModel, folder: str | Path) -> Path:
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
     if model.kind == "cnn":
         model.estimator.save(folder / "estimator.keras")
+    elif model.kind == "logistic":
+        (folder / "estimator.json").write_text(json.dumps(asdict(model.estimator)))
     else:
         model.estimator.save_model(str(folder / "estimator.txt"), num_iteration=model.best_iteration)
     return folder
@@ -132,6 +144,8 @@ def load_propensity_model(folder: str | Path) -> PropensityModel:
         import keras
 
         estimator = keras.saving.load_model(folder / "estimator.keras", compile=False)
+    elif meta["kind"] == "logistic":
+        estimator = linear.LinearScorer(**json.loads((folder / "estimator.json").read_text()))
     else:
         import lightgbm as lgb
 

@@ -125,10 +125,8 @@ def _origin_arrays(m: PanelMatrix, t: int, horizon: int, products) -> dict[str, 
         base[f"roll_mean_{w}"] = _window(p.units_cum[rows], t, w) / np.clip(np.minimum(alive, w), 1, None)
     base["nonzero_frac_13"] = _window(p.nonzero_cum[rows], t, 13) / np.clip(np.minimum(alive, 13), 1, None)
     base["price_last"] = p.price_ffill[rows, t - 1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        base["price_change_4"] = (
-            p.price_ffill[rows, t - 1] / p.price_ffill[rows, t - 5] - 1.0 if t >= 5 else np.full(n, np.nan)
-        )
+    base["price_change_4"] = _price_change(p.price_ffill[rows, t - 1], p.price_ffill[rows, t - 5]) if t >= 5 \
+        else np.full(n, np.nan)
     base["buyers_4w"] = _window(p.buyers_cum[rows], t, 4) / np.clip(np.minimum(alive, 4), 1, None)
     base["age_weeks"] = alive.astype(float)
     base["category"] = m.category[rows]
@@ -196,3 +194,13 @@ def training_frame(
             continue
         frames.append(_origin_arrays(m, t, min(horizon, limit - t), model_mask))
     return _to_frame(frames)
+
+
+def _price_change(current: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """Relative price change; unknown (NaN) where the earlier price was zero or missing.
+
+    Real exports carry zero-priced lines (samples, write-offs): dividing by them gave infinities.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = np.where(earlier > 0, current / earlier - 1.0, np.nan)
+    return np.clip(change, -1.0, 10.0)

@@ -27,12 +27,12 @@ def test_propensity_pipeline(trained):
     assert max(o.date() for o in origins) == as_of and all(
         o.date() + dt.timedelta(days=30) <= as_of for o in origins if o.date() != as_of)
 
-    # both kinds logged as nested runs of one parent; the registered version is the validation winner
+    # all three kinds logged as nested runs of one parent; the registered version is the validation winner
     assert registry.get_alias("propensity", registry.CHALLENGER) == ref
     runs = mlflow.search_runs(experiment_names=["valueflow-propensity"])
     parent = runs[runs["params.winner"].notna()].iloc[0]
     kinds = set(runs["params.kind"].dropna())
-    assert kinds == {"cnn", "lightgbm"}
+    assert kinds == {"logistic", "lightgbm", "cnn"}
     winner_run = runs[runs["run_id"] == ref.run_id].iloc[0]
     assert winner_run["params.kind"] == parent["params.winner"]
     assert parent["metrics.baseline_recency_holdout_roc_auc"] > 0.5

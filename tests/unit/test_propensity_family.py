@@ -14,10 +14,23 @@ def test_origins_keep_every_label_window_before_as_of_and_apart_from_the_holdout
     assert train[0] + dt.timedelta(days=30) == holdout
 
 
-def test_choice_takes_the_better_validation_auc_and_prefers_lightgbm_on_ties():
-    def candidate(auc):
-        return {"validation": {"roc_auc": auc}}
+def candidate(auc, n=100_000, rate=0.3):
+    return {"validation": {"roc_auc": auc, "n": float(n), "positive_rate": rate}}
 
-    assert _choose({"cnn": candidate(0.81), "lightgbm": candidate(0.80)}) == "cnn"
+
+def test_choice_takes_the_best_validation_auc_when_it_is_measured_precisely():
+    # 100,000 validation customers: a standard error of ~0.002, so 0.01 apart is a real difference
+    assert _choose({"logistic": candidate(0.79), "lightgbm": candidate(0.80), "cnn": candidate(0.81)}) == "cnn"
+    assert _choose({"logistic": candidate(0.79), "lightgbm": candidate(0.82), "cnn": candidate(0.81)}) == "lightgbm"
+    assert _choose({"logistic": candidate(0.83), "lightgbm": candidate(0.82), "cnn": candidate(0.81)}) == "logistic"
+    # exact ties go to the simpler kind; a NaN AUC never wins
     assert _choose({"cnn": candidate(0.80), "lightgbm": candidate(0.80)}) == "lightgbm"
     assert _choose({"cnn": candidate(0.9), "lightgbm": candidate(math.nan)}) == "cnn"
+
+
+def test_choice_prefers_the_simplest_kind_within_one_standard_error():
+    # 200 validation customers (60 buyers): AUC is known to about +-0.035, so 0.02 apart is noise
+    small = {"logistic": candidate(0.77, 200), "lightgbm": candidate(0.79, 200), "cnn": candidate(0.78, 200)}
+    assert _choose(small) == "logistic"
+    assert _choose({**small, "logistic": candidate(0.70, 200)}) == "lightgbm"
+    assert _choose({**small, "logistic": candidate(math.nan, 200)}) == "lightgbm"

@@ -1,11 +1,13 @@
-"""Calibration, metrics and the two model families of the propensity family (small, seeded)."""
+"""Calibration, metrics and the three model kinds of the propensity family (small, seeded)."""
 import numpy as np
 import pandas as pd
 import pytest
 
 from ml.propensity.calibration import fit_calibrator
-from ml.propensity.dataset import build_examples_at, build_training_examples, split_by_origin
-from ml.propensity.metrics import (assign_deciles, plot_calibration, plot_roc, score_probabilities,
+from ml.propensity import gbm
+from ml.propensity.dataset import Examples, build_examples_at, build_training_examples, split_by_origin
+from ml.propensity.inputs import STATIC_FEATURES
+from ml.propensity.metrics import (assign_deciles, auc_standard_error, plot_calibration, plot_roc, score_probabilities,
                                    score_ranking, score_recency_baseline, top_decile_lift)
 from ml.propensity.model import (load_propensity_model, save_propensity_model, score_customers,
                                  train_propensity_model)
@@ -90,6 +92,54 @@ def test_lightgbm_beats_chance_and_recency_and_round_trips(splits, tmp_path):
     assert plot_calibration({"lgbm": (holdout.labels, p)}, tmp_path / "cal.png").stat().st_size > 0
 
 
+def _signal(n: int, seed: int) -> Examples:
+    """Static features only; buyers are frequent, recent customers (a logistic signal in log space)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({c: rng.gamma(2.0, 5.0, n) for c in STATIC_FEATURES})
+    frame["frequency"] = rng.integers(1, 30, n).astype(float)
+    frame["recency_days"] = rng.integers(0, 365, n).astype(float)
+    frame["avg_days_between_orders"] = np.where(frame["frequency"] > 1, frame["avg_days_between_orders"], np.nan)
+    frame["cart_to_purchase"] = np.nan  # a shop without events: an all-NaN column
+    frame[["views", "carts", "views_30d", "carts_30d"]] = 0.0
+    logit = 1.2 * np.log1p(frame["frequency"]) - 0.8 * np.log1p(frame["recency_days"]) + 0.5
+    labels = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+    frame.insert(0, "customer_id", [f"S{seed}-{i}" for i in range(n)])
+    return Examples(frame, labels, np.zeros(n, dtype="datetime64[us]"))
+
+
+def test_logistic_learns_a_tiny_signal_calibrates_and_round_trips(tmp_path):
+    fit, val, fresh = _signal(300, 1), _signal(150, 2), _signal(400, 3)
+    model = train_propensity_model("logistic", fit, val, seed=0)
+    p = model.predict_proba(fresh.inputs)
+    assert p.min() >= 0 and p.max() <= 1 and np.isfinite(p).all()
+    assert score_ranking(fresh.labels, p)["roc_auc"] > 0.7  # well above chance on a fresh sample
+    assert abs(p.mean() - fresh.labels.mean()) < 0.08  # Platt on validation: calibrated in the large
+    np.testing.assert_allclose(train_propensity_model("logistic", fit, val, seed=0).predict_proba(fresh.inputs), p)
+    again = load_propensity_model(save_propensity_model(model, tmp_path / "logistic"))
+    np.testing.assert_allclose(again.predict_proba(fresh.inputs), p, rtol=1e-6)
+    assert (tmp_path / "logistic" / "estimator.json").exists()
+
+
+def test_logistic_on_a_shop_beats_chance_and_recency(splits):
+    fit, val, holdout = splits
+    p = train_propensity_model("logistic", fit, val, seed=0).predict_proba(holdout.inputs)
+    auc = score_probabilities(holdout.labels, p)["roc_auc"]
+    assert auc > 0.6 and auc >= score_recency_baseline(holdout.labels, holdout.inputs["recency_days"])["roc_auc"] - 0.01
+
+
+def test_lightgbm_trees_shrink_with_the_number_of_rows():
+    small, large = gbm.size_params(900), gbm.size_params(50_000)
+    assert small["num_leaves"] == 4 and small["min_child_samples"] == 22
+    assert large["num_leaves"] == 15 and large["min_child_samples"] == 1250
+    assert gbm.size_params(10)["num_leaves"] == 4 and gbm.size_params(10)["min_child_samples"] == 20
+
+
+def test_auc_standard_error_shrinks_with_rows_and_is_nan_without_both_classes():
+    few, many = auc_standard_error(0.75, 50, 150), auc_standard_error(0.75, 500, 1500)
+    assert 0.03 < few < 0.045 and many == pytest.approx(few / np.sqrt(10), rel=0.05)
+    assert np.isnan(auc_standard_error(0.75, 0, 10)) and np.isnan(auc_standard_error(float("nan"), 5, 5))
+
+
 def test_cnn_trains_deterministically_and_round_trips(splits, tmp_path):
     fit, val, holdout = splits
     first = train_propensity_model("cnn", fit, val, seed=0, max_epochs=3)
@@ -111,13 +161,14 @@ def test_training_failure_cases(splits):
         train_propensity_model("lightgbm", fit, val).predict_proba(val.inputs.drop(columns="recency_days"))
 
 
-def test_pyfunc_takes_the_training_input_and_enforces_its_signature(splits, tmp_path):
+@pytest.mark.parametrize("kind", ["logistic", "lightgbm"])
+def test_pyfunc_takes_the_training_input_and_enforces_its_signature(splits, tmp_path, kind):
     import mlflow
 
     from ml.propensity.pyfunc import save_propensity_pyfunc
 
     fit, val, holdout = splits
-    model = train_propensity_model("lightgbm", fit, val, seed=0)
+    model = train_propensity_model(kind, fit, val, seed=0)
     path = save_propensity_pyfunc(model, tmp_path / "pyfunc", holdout.inputs.head(5))
     loaded = mlflow.pyfunc.load_model(str(path))
     assert "seq_orders_l00" in loaded.metadata.get_input_schema().input_names()

@@ -86,3 +86,11 @@ def test_origin_outside_the_panel_is_rejected():
         origin_features(m, t=0, horizon=4)
     with pytest.raises(ValueError, match="origin index"):
         origin_features(m, t=4, horizon=4)
+
+
+def test_a_zero_price_in_history_gives_an_unknown_price_change_not_infinity():
+    panel = tiny_panel([3, 3, 3, 3, 3, 3, 3, 3])
+    panel.loc[3, "gross_revenue"] = 0.0  # a free sample week, as real exports have
+    f = origin_features(to_matrix(panel), t=8, horizon=1)
+    assert np.isnan(f["price_change_4"].iloc[0])
+    assert np.isfinite(f.select_dtypes("number").to_numpy(dtype=float)[~np.isnan(f.select_dtypes("number").to_numpy(dtype=float))]).all()

@@ -1,0 +1,140 @@
+"""docker-compose.yaml without a Docker engine: valid against the Compose specification's JSON schema,
+every service of the production topology present and healthy-checked, every setting in .env.example,
+no secret committed, and every service the DAGs need reachable by name.
+
+The schema, tests/fixtures/compose-spec.json, is the Compose specification schema as shipped by
+Debian's docker-compose 1.29.2-3 package (/usr/lib/python3/dist-packages/compose/config/compose_spec.json;
+upstream https://github.com/compose-spec/compose-spec, schema/compose-spec.json, Apache-2.0).
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yaml"
+SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec.json"
+SERVICES = {"postgres", "redis", "mlflow", "airflow-init", "airflow-apiserver", "airflow-scheduler",
+            "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
+LONG_RUNNING = SERVICES - {"airflow-init"}
+SECRETS = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
+VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def env_example() -> dict[str, str]:
+    pairs = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def test_validates_against_the_compose_specification_schema(compose):
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_the_schema_rejects_a_broken_file(compose):
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    broken = {**compose, "services": {**compose["services"], "redis": {**compose["services"]["redis"], "ports": 6379,
+                                                                       "restart_policy": "always"}}}
+    assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(broken))
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
+def test_docker_compose_config_accepts_it(tmp_path):
+    """`docker-compose config` (Debian's, no engine needed) with a .env made from .env.example."""
+    shutil.copy(COMPOSE, tmp_path / "docker-compose.yaml")
+    (tmp_path / ".env").write_text("\n".join(f"{k}={v or 'x'}" for k, v in env_example().items()) + "\n")
+    result = subprocess.run(["docker-compose", "config", "-q"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    listed = subprocess.run(["docker-compose", "config", "--services"], capture_output=True, text=True, cwd=tmp_path)
+    assert SERVICES <= set(listed.stdout.split())
+
+
+def test_names_every_service_of_the_production_topology(compose):
+    assert SERVICES <= set(compose["services"])
+    for name in LONG_RUNNING:
+        assert "healthcheck" in compose["services"][name], f"{name} has no health check"
+
+
+def test_workers_can_be_scaled(compose):
+    worker = compose["services"]["airflow-worker"]
+    assert "container_name" not in worker and "ports" not in worker  # `--scale airflow-worker=N` needs both absent
+    assert worker["command"] == "celery worker"
+    assert worker["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+
+
+def test_airflow_services_share_one_image_built_from_requirements(compose):
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "requirements.txt" in dockerfile and re.search(r"^FROM apache/airflow:3\.", dockerfile, re.M)
+    for name, service in compose["services"].items():
+        if name.startswith("airflow-") or name == "mlflow":
+            assert service.get("build") == "." and service["image"] == "${VALUEFLOW_IMAGE:-valueflow:latest}", name
+
+
+def test_every_setting_is_in_env_example_and_no_secret_is_committed(compose):
+    documented = env_example()
+    used = set(VARIABLE.findall(COMPOSE.read_text()))
+    assert used <= set(documented), f"not in .env.example: {sorted(used - set(documented))}"
+    for secret in SECRETS:
+        assert documented.get(secret, "missing") == "", f"{secret} must be empty in .env.example"
+    assert ".env\n" in (ROOT / ".gitignore").read_text() or ".env" in (ROOT / ".gitignore").read_text().split()
+    environments = [compose["x-airflow-common"]["environment"]]
+    environments += [service.get("environment", {}) for service in compose["services"].values()]
+    for environment in environments:
+        for key, value in environment.items():
+            if re.search(r"PASSWORD|SECRET|FERNET", key):
+                assert re.fullmatch(r"(\$\{[A-Z_]+\})+", str(value)), f"{key} is not taken from .env"
+
+
+def test_postgres_creates_the_warehouse_and_mlflow_databases(compose):
+    postgres = compose["services"]["postgres"]
+    assert "./postgres/init:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
+    assert set(postgres["environment"]["VALUEFLOW_DATABASES"].split()) == {"warehouse", "mlflow"}
+    assert (ROOT / "postgres" / "init" / "01-databases.sh").stat().st_mode & 0o111
+
+
+def _host(url: str) -> str:
+    return urlparse(url.split("+", 1)[-1] if url.startswith("db+") else url).hostname
+
+
+def test_every_service_the_dags_need_is_reachable_by_name(compose):
+    env = compose["x-airflow-common"]["environment"]
+    services = set(compose["services"])
+    needs = {  # setting read by ml/ or Airflow -> service that must answer it
+        "AIRFLOW_CONN_WAREHOUSE": "postgres",  # ml.settings.warehouse_url
+        "MLFLOW_TRACKING_URI": "mlflow",  # ml.settings.mlflow_tracking_uri
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgres",
+        "AIRFLOW__CELERY__BROKER_URL": "redis",
+        "AIRFLOW__CELERY__RESULT_BACKEND": "postgres",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "airflow-apiserver",
+    }
+    for setting, service in needs.items():
+        assert _host(env[setting]) == service in services, setting
+    assert urlparse(env["AIRFLOW_CONN_WAREHOUSE"]).path == "/warehouse"
+    mlflow = compose["services"]["mlflow"]["command"]
+    assert any(a.startswith("--backend-store-uri=postgresql") and a.endswith("@postgres:5432/mlflow") for a in mlflow)
+    assert "--serve-artifacts" in mlflow
+    for name in LONG_RUNNING - {"postgres", "redis", "mlflow"}:
+        depends = compose["services"][name]["depends_on"]
+        assert {"postgres", "redis", "mlflow"} <= set(depends), name
