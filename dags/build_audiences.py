@@ -10,7 +10,8 @@ Runs whenever any of the marts it reads is refreshed: `marts.user_value` (value 
 `marts.user_segments`, `marts.user_propensity`, `marts.user_recommendations`. A mart that does not
 exist yet only silences the rules that need it (see the task log).
 
-Param `as_of` (YYYY-MM-DD) defaults to the as-of date of the latest published export.
+Param `as_of` (YYYY-MM-DD) defaults to the as-of date the triggering mart events carry, else the
+latest published export's.
 """
 from __future__ import annotations
 
@@ -43,11 +44,15 @@ def build_audiences():
         from ml import audiences
         from ml.customer_value.audiences import AudienceConfigError
 
+        from ml import orchestration
+
         context = get_current_context()
         try:
-            return audiences.run_build_audiences(context["params"]["as_of"], context["run_id"])
+            built = audiences.run_build_audiences(orchestration.context_as_of(context), context["run_id"])
         except AudienceConfigError as error:  # a bad config will not mend itself on retry
             raise AirflowFailException(str(error)) from error
+        context["outlet_events"][MARKETING_AUDIENCES].extra = {"as_of": built["as_of"]}
+        return built
 
     build_marketing_audiences()
 

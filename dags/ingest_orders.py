@@ -9,8 +9,12 @@ A failed suite stops the run here: nothing in `raw`, `features` or `marts` chang
 names each failed expectation with sample rows (file and row of the export). Data Docs are under
 `var/data_docs/`.
 
-Params: `source` (file or folder), `as_of` (YYYY-MM-DD; default the day after the last order).
-Schedule: `VALUEFLOW_INGEST_SCHEDULE` (default `@weekly`; `none` = only when triggered).
+Params: `source` (file or folder), `as_of` (YYYY-MM-DD). The as-of date is the param's if given,
+else for a scheduled or backfilled run the end of its data interval (features, models and marts are
+then computed as of that date, from the orders before it), else the day after the export's last order.
+The Asset events carry it (`extra["as_of"]`) to the DAGs they start.
+Schedule: `VALUEFLOW_INGEST_SCHEDULE` (default `@weekly`; `none` = only when triggered), until
+`VALUEFLOW_INGEST_END_DATE` if set.
 """
 from __future__ import annotations
 
@@ -22,11 +26,14 @@ from airflow.sdk import Asset, Param, dag, task
 RAW_ORDER_LINES = Asset("valueflow://warehouse/raw/order_lines")
 USER_FEATURES = Asset("valueflow://warehouse/features/user_features")
 SCHEDULE = os.environ.get("VALUEFLOW_INGEST_SCHEDULE", "@weekly")
+# The schedule stops after this date (a retired shop); backfills of earlier dates still run.
+END_DATE = os.environ.get("VALUEFLOW_INGEST_END_DATE") or None
 
 
 @dag(
     schedule=None if SCHEDULE.lower() in ("", "none") else SCHEDULE,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    end_date=pendulum.parse(END_DATE, tz="UTC") if END_DATE else None,
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
@@ -46,9 +53,12 @@ def ingest_orders():
 
         from ml import ingest, orchestration
 
-        params = get_current_context()["params"]
+        context = get_current_context()
+        params, dag_run = context["params"], context["dag_run"]
+        scheduled = orchestration.schedule_as_of(dag_run.run_type, context.get("data_interval_end"),
+                                                 context.get("logical_date"))
         try:
-            return orchestration.stage_export(params["source"], params["as_of"])
+            return orchestration.stage_export(params["source"], params["as_of"], scheduled)
         except ingest.SourceError as error:  # a broken file will not mend itself on retry
             raise AirflowFailException(str(error)) from error
 
@@ -60,7 +70,8 @@ def ingest_orders():
         from ml import orchestration, validation
 
         try:
-            return orchestration.validate_export(staged["as_of"], get_current_context()["run_id"])
+            return orchestration.validate_export(staged["as_of"], get_current_context()["run_id"],
+                                                 staged.get("orders_before"))
         except validation.ValidationFailed as error:
             raise AirflowFailException(str(error)) from error
 
@@ -70,13 +81,20 @@ def ingest_orders():
 
         from ml import orchestration
 
-        return orchestration.publish_export(staged["source"], validated["as_of"], get_current_context()["run_id"])
+        context = get_current_context()
+        published = orchestration.publish_export(staged["source"], validated["as_of"], context["run_id"])
+        context["outlet_events"][RAW_ORDER_LINES].extra = {"as_of": published["as_of"]}
+        return published
 
     @task(outlets=[USER_FEATURES])
     def build_user_features(published: dict) -> dict:
+        from airflow.sdk import get_current_context
+
         from ml import orchestration
 
-        return orchestration.build_user_features(published["as_of"])
+        built = orchestration.build_user_features(published["as_of"])
+        get_current_context()["outlet_events"][USER_FEATURES].extra = {"as_of": built["as_of"]}
+        return built
 
     staged = stage_export()
     validated = validate_order_lines(staged)

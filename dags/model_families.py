@@ -9,7 +9,10 @@ For every family in `ml/families/__init__.py`, this file builds two DAGs:
 * `score_<family>` (runs when the family's champion decision is made): score with
   `models:/<family>@champion` into the family's mart, every row carrying model version and run id.
 
-Param `as_of` (YYYY-MM-DD) defaults to the as-of date of the latest published export.
+The as-of date is the param `as_of` (YYYY-MM-DD) if given, else the one the triggering Asset
+events carry (`extra["as_of"]`: the ingest's, then the promotion's), else the latest published
+export's. A challenger trained for a date before the champion's (a backfill) is recorded but not
+promoted, and scoring a past date uses the model that was champion on that date.
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ def make_train_dag(name: str):
 
             from ml import orchestration
 
-            return orchestration.build_family_features(name, get_current_context()["params"]["as_of"])
+            return orchestration.build_family_features(name, orchestration.context_as_of(get_current_context()))
 
         @task(task_id=f"train_{name}")
         def train(built: dict) -> dict:
@@ -57,7 +60,12 @@ def make_train_dag(name: str):
 
             from ml import orchestration
 
-            return orchestration.promote_family(name, trained["as_of"], get_current_context()["run_id"])
+            context = get_current_context()
+            decided = orchestration.promote_family(name, trained["as_of"], context["run_id"])
+            context["outlet_events"][model_asset(name)].extra = {
+                "as_of": decided["as_of"], "promoted": decided["promoted"],
+                "champion_version": decided["champion_version"]}
+            return decided
 
         promote(train(build_features()))
 
@@ -75,10 +83,14 @@ def make_score_dag(name: str, mart: str):
 
             from ml import orchestration
 
+            context = get_current_context()
             try:
-                return orchestration.score_family(name, get_current_context()["params"]["as_of"])
+                scored = orchestration.score_family(name, orchestration.context_as_of(context))
             except orchestration.NoChampion as reason:  # not a failure: the policy kept every challenger out
                 raise AirflowSkipException(str(reason)) from reason
+            context["outlet_events"][mart_asset(mart)].extra = {"as_of": scored["as_of"],
+                                                                "model_version": scored["model_version"]}
+            return scored
 
         score()
 

@@ -6,6 +6,8 @@ without a scheduler. Return values are small dicts of names, dates and ids: XCom
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +16,11 @@ from ml import features, ingest, promotion, registry, validation
 from ml.families import load_family
 from ml.warehouse import Warehouse, connect
 
+log = logging.getLogger(__name__)
 INGEST_RUNS = "ops.ingest_runs"
+# Runs whose as-of date is their schedule's, not the export's (Airflow's DagRunType values).
+SCHEDULED_RUN_TYPES = ("scheduled", "backfill")
+STALE_EXPORT_DAYS = 14
 
 
 class NoChampion(LookupError):
@@ -44,18 +50,53 @@ def resolve_as_of(wh: Warehouse, requested: str | dt.date | None) -> dt.date:
     raise LookupError("no as_of given and no export has been published yet; run ingest_orders first")
 
 
-def stage_export(source: str, requested_as_of: str | None) -> dict:
+def schedule_as_of(run_type: str | None, data_interval_end, logical_date=None) -> dt.date | None:
+    """The as-of date a scheduled or backfilled run stands for: the end of its data interval.
+
+    Manual and asset-triggered runs have no such date (None): they take the conf's or the export's.
+    """
+    kind = str(getattr(run_type, "value", run_type) or "").lower()
+    if kind not in SCHEDULED_RUN_TYPES:
+        return None
+    moment = data_interval_end or logical_date
+    if moment is None:
+        raise ValueError(f"a {kind} run without a data interval or logical date has no as-of date")
+    stamp = pd.Timestamp(moment)
+    return (stamp.tz_convert("UTC") if stamp.tzinfo else stamp).date()
+
+
+def stage_export(source: str, requested_as_of: str | None, scheduled_as_of: dt.date | None = None,
+                 today: dt.date | None = None) -> dict:
+    """Stage the export and settle the run's as-of date: the conf's, else the schedule's, else the export's.
+
+    `orders_before` is what validation holds every order line to. A scheduled or backfilled run
+    stands for a date that may lie before the export's end (a backfill re-reads today's export for
+    a past week); its features, training and marts are point in time, so later orders are not an
+    error there, only orders dated after the day the run reads them.
+    """
     with connect() as wh:
         staged = ingest.stage_source(wh, Path(source))
     if staged.last_order_ts is None:
         raise ingest.SourceError(f"{source}: no order line has a readable date")
-    as_of = parse_date(requested_as_of) or ingest.default_as_of(staged.last_order_ts)
-    return {"source": str(source), "as_of": as_of.isoformat(), "staged_rows": staged.rows}
+    export_as_of = ingest.default_as_of(staged.last_order_ts)
+    requested = parse_date(requested_as_of)
+    if requested is not None:
+        as_of, origin, orders_before = requested, "conf", requested
+    elif scheduled_as_of is not None:
+        as_of, origin = scheduled_as_of, "schedule"
+        orders_before = max(scheduled_as_of, (today or dt.date.today()) + dt.timedelta(days=1))
+        if (as_of - export_as_of).days > STALE_EXPORT_DAYS:
+            log.warning("%s ends on %s, %d days before this run's as-of date %s: is the inbox stale?",
+                        source, export_as_of - dt.timedelta(days=1), (as_of - export_as_of).days, as_of)
+    else:
+        as_of, origin, orders_before = export_as_of, "export", export_as_of
+    return {"source": str(source), "as_of": as_of.isoformat(), "as_of_from": origin,
+            "orders_before": orders_before.isoformat(), "staged_rows": staged.rows}
 
 
-def validate_export(as_of: str, run_id: str) -> dict:
+def validate_export(as_of: str, run_id: str, orders_before: str | None = None) -> dict:
     with connect() as wh:
-        outcomes = validation.validate_staged(wh, parse_date(as_of), run_id)
+        outcomes = validation.validate_staged(wh, parse_date(as_of), run_id, orders_before=parse_date(orders_before))
     return {"as_of": as_of, "suites": [o.suite for o in outcomes],
             "data_docs": next((o.data_docs for o in outcomes if o.data_docs), None)}
 
@@ -70,6 +111,37 @@ def publish_export(source: str, as_of: str, run_id: str) -> dict:
                                     "published_at": pd.Timestamp.now(tz="UTC").tz_localize(None)}])
             wh.replace_partition(INGEST_RUNS, record, {"run_id": run_id})
     return {"as_of": as_of, "tables": [f"raw.{name}" for name in published]}
+
+
+def as_of_from_events(triggering_events: Mapping[object, Iterable] | None) -> str | None:
+    """The as-of date carried by the Asset events that started a run (the latest, if several).
+
+    Several events reach one run when upstream runs finish faster than this DAG (a backfill): the
+    run works on the newest date and names the others in its log.
+    """
+    found = set()
+    for events in (triggering_events or {}).values():
+        for event in events:
+            value = parse_date((getattr(event, "extra", None) or {}).get("as_of"))
+            if value is not None:
+                found.add(value)
+    if not found:
+        return None
+    latest = max(found)
+    if len(found) > 1:
+        log.warning("triggered by events for several as-of dates %s: working on %s",
+                    sorted(d.isoformat() for d in found), latest)
+    return latest.isoformat()
+
+
+def requested_as_of(params_as_of: str | None, triggering_events=None) -> str | None:
+    """A run's as-of date: the conf's, else its triggering events', else None (the latest export's)."""
+    return params_as_of if parse_date(params_as_of) is not None else as_of_from_events(triggering_events)
+
+
+def context_as_of(context: Mapping) -> str | None:
+    """`requested_as_of` from an Airflow task context (its params and triggering Asset events)."""
+    return requested_as_of(context["params"].get("as_of"), context.get("triggering_asset_events"))
 
 
 def build_user_features(as_of: str) -> dict:
@@ -101,12 +173,15 @@ def promote_family(name: str, as_of: str, pipeline_run_id: str) -> dict:
 
 def score_family(name: str, requested_as_of: str | None) -> dict:
     family = load_family(name)
-    champion = registry.get_alias(name, registry.CHAMPION)
-    if champion is None:
-        raise NoChampion(f"{name} has no champion yet, so {family.mart} was left as it was: no challenger has "
-                         f"won by config/policies/{name}.yaml (see ops.model_promotions for the reasons)")
     with connect() as wh:
         as_of = resolve_as_of(wh, requested_as_of)
+        champion = registry.champion_at(name, as_of.isoformat())
+        if champion is None:
+            if registry.get_alias(name, registry.CHAMPION) is None:
+                raise NoChampion(f"{name} has no champion yet, so {family.mart} was left as it was: no challenger "
+                                 f"has won by config/policies/{name}.yaml (see ops.model_promotions for the reasons)")
+            raise NoChampion(f"{name} had no champion on {as_of} (its champions were all chosen later, from orders "
+                             f"after that date), so {family.mart} for {as_of} was left as it was")
         if not wh.table_exists(features.USER_FEATURES) or not wh.row_count(
                 features.USER_FEATURES, f"as_of_date = DATE '{as_of.isoformat()}'"):
             family.build_features(wh, as_of)

@@ -109,6 +109,19 @@ def decide(policy: Policy, evaluation: Evaluation) -> Decision:
     return Decision(True, f"beats the {reference}. {summary}", challenger_value, reference_value, reference)
 
 
+def keep_newer_champion(decision: Decision, champion: ModelRef | None, as_of: dt.date) -> Decision:
+    """A challenger trained for an earlier date than the champion's (a backfill) is judged and
+    recorded but never promoted: a backfill fills in the past, it does not roll the champion back."""
+    if not decision.promote or champion is None:
+        return decision
+    chosen_on = registry.decided_as_of(champion)
+    if chosen_on is None or chosen_on <= as_of.isoformat():
+        return decision
+    return Decision(False, f"trained for {as_of.isoformat()}, before the champion's date {chosen_on} (a backfill): "
+                           f"kept out, though by the policy it {decision.reason}",
+                    decision.challenger_value, decision.reference_value, decision.reference)
+
+
 def promote_challenger(wh: Warehouse, family: ModelFamily, as_of: dt.date, pipeline_run_id: str = "") -> Decision:
     """Evaluate the current challenger beside the champion, decide, move aliases, record the decision."""
     challenger = registry.get_alias(family.name, registry.CHALLENGER)
@@ -119,7 +132,7 @@ def promote_challenger(wh: Warehouse, family: ModelFamily, as_of: dt.date, pipel
         return Decision(False, "the challenger is already the champion", math.nan, math.nan, "champion")
     policy = load_policy(family.name)
     evaluation = family.evaluate(wh, as_of, challenger, champion)
-    decision = decide(policy, evaluation)
+    decision = keep_newer_champion(decide(policy, evaluation), champion, as_of)
     if decision.promote:
         registry.set_alias(challenger, registry.CHAMPION)
         if champion is not None:

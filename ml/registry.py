@@ -56,3 +56,32 @@ def tag_version(ref: ModelRef, tags: dict[str, str], description: str | None = N
 def get_version(name: str, version: str) -> ModelRef:
     found = _client().get_model_version(name, version)
     return ModelRef(name=name, version=str(found.version), run_id=found.run_id)
+
+
+DECIDED_AS_OF_TAG = "valueflow.decided_as_of"
+
+
+def decided_as_of(ref: ModelRef) -> str | None:
+    """The as-of date (YYYY-MM-DD) at which this version was judged against the champion, if it was."""
+    return _client().get_model_version(ref.name, ref.version).tags.get(DECIDED_AS_OF_TAG)
+
+
+def champion_at(name: str, as_of: str) -> ModelRef | None:
+    """The model that was champion for an as-of date: the current champion unless it was chosen
+    after that date, else the newest version promoted at or before it (None if there was none).
+
+    A champion chosen at a later date learnt from orders after `as_of`; scoring a past date (a
+    backfill) with it would leak them into that date's marts.
+    """
+    champion = get_alias(name, CHAMPION)
+    if champion is None:
+        return None
+    chosen_on = decided_as_of(champion)
+    if chosen_on is None or chosen_on <= as_of:
+        return champion
+    earlier = [v for v in _client().search_model_versions(f"name = '{name}'")
+               if v.tags.get("valueflow.decision") == "promoted" and v.tags.get(DECIDED_AS_OF_TAG, "9999") <= as_of]
+    if not earlier:
+        return None
+    best = max(earlier, key=lambda v: (v.tags[DECIDED_AS_OF_TAG], int(v.version)))
+    return ModelRef(name=name, version=str(best.version), run_id=best.run_id)

@@ -80,6 +80,7 @@ class LocalStack:
 
     work: Path
     shop: Path
+    schedule_end: str = ""  # YYYY-MM-DD: ingest_orders is scheduled weekly up to this date only
     stack_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     descendants: set[int] = field(default_factory=set)
@@ -106,8 +107,10 @@ class LocalStack:
             "AIRFLOW_UID": str(os.getuid()), "AIRFLOW_BASE_URL": self.api_url, "AIRFLOW_WORKER_CONCURRENCY": "2",
             "MLFLOW_UI_URL": self.mlflow_url, "MLFLOW_PUBLIC_HOST": "127.0.0.1",
             "VALUEFLOW_IMAGE": "", "VALUEFLOW_INBOX": str(self.shop),
-            # Runs only when triggered here; the test triggers ingest_orders itself.
-            "VALUEFLOW_INGEST_SCHEDULE": "none",
+            # Weekly as in production, but ended at the shop's last week, so nothing is scheduled
+            # while the test runs and `airflow backfill create` can still fill a past week.
+            "VALUEFLOW_INGEST_SCHEDULE": "@weekly" if self.schedule_end else "none",
+            "VALUEFLOW_INGEST_END_DATE": self.schedule_end,
         }
 
     def airflow_env(self) -> dict[str, str]:

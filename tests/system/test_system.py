@@ -6,8 +6,9 @@ Airflow api-server, dag-processor, scheduler and a Celery worker. The test unpau
 triggers `ingest_orders` through Airflow's REST API; every `train_<family>` and `score_<family>`
 run is started by Airflow itself from the Asset events (nothing else is triggered). It then checks
 the marts in PostgreSQL, the champions through MLflow's REST API, the plugin's extra links, and the
-UIs in headless chromium (screenshots under var/screenshots/), and stops everything, asserting
-that no process it started survives.
+UIs in headless chromium (screenshots under var/screenshots/). Last, it backfills one past week of
+`ingest_orders` with `airflow backfill create` and follows that week's date down the Asset chain.
+It stops everything, asserting that no process it started survives.
 """
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ def shop(tmp_path_factory) -> tuple[Path, str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, shop):
     started = time.monotonic()
-    stack = LocalStack(work=tmp_path_factory.mktemp("system_stack"), shop=shop[0])
+    stack = LocalStack(work=tmp_path_factory.mktemp("system_stack"), shop=shop[0], schedule_end=shop[1])
     try:
         stack.start()
         stack.timings = {"started_s": round(time.monotonic() - started, 1)}
@@ -321,3 +322,71 @@ def test_airflow_ui_shows_the_dags_and_the_successful_run(stack, chain, page):
         page.goto(f"{stack.api_url}/dags/train_{name}/runs/{run_id}/tasks/train_{name}/details",
                   wait_for=["Extra Links", "MLflow run", stack.queue])
         page.screenshot(SCREENSHOTS / f"airflow-train-{name}-task-links.png")
+
+
+# -- backfill: last, since it adds a past date's runs and decisions to the state checked above -----
+
+@pytest.fixture(scope="module")
+def backfill(stack, chain, shop):
+    """`airflow backfill create` (the README's command) for one past week of ingest_orders, then
+    wait for the train_/score_ runs its Asset events start."""
+    import datetime as dt
+    import subprocess
+
+    from ml.pipeline import airflow_bin
+
+    airflow, source = chain["airflow"], shop[0]
+    as_of = dt.date.fromisoformat(chain["as_of"])
+    sunday = as_of - dt.timedelta(days=56 + (as_of.weekday() + 1) % 7)  # @weekly fires Sundays 00:00 UTC
+    before = {dag_id: {r["dag_run_id"] for r in airflow.runs(dag_id)} for dag_id in chain["runs"]}
+    with_champion = champions(stack)
+    created = subprocess.run(
+        [airflow_bin(), "backfill", "create", "--dag-id", "ingest_orders", "--from-date", sunday.isoformat(),
+         "--to-date", (sunday + dt.timedelta(days=1)).isoformat(), "--max-active-runs", "1",
+         "--dag-run-conf", json.dumps({"source": str(source)})],
+        env=stack.airflow_env(), capture_output=True, text=True, timeout=180)
+    assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
+    families = family_names()
+    expected = ["ingest_orders", *(f"train_{n}" for n in families), *(f"score_{n}" for n in families)]
+    new_runs: dict[str, dict] = {}
+
+    def settled() -> bool:
+        for dag_id in expected:
+            fresh = [r for r in airflow.runs(dag_id) if r["dag_run_id"] not in before[dag_id]]
+            if fresh and fresh[0]["state"] == "failed":
+                pytest.fail(f"{dag_id} failed after the backfill:\n{_task_logs(stack, dag_id, fresh[0]['dag_run_id'])}")
+            if fresh and fresh[0]["state"] == "success":
+                new_runs[dag_id] = fresh[0]
+        return set(new_runs) == set(expected)
+
+    _wait("the backfilled ingest_orders run and the runs it starts", settled, CHAIN_TIMEOUT_S, stack, interval=4)
+    return {"sunday": sunday, "runs": new_runs, "champions_before": with_champion}
+
+
+def test_a_backfilled_week_runs_for_its_own_date_down_the_asset_chain(stack, chain, backfill):
+    import psycopg
+
+    runs, sunday = backfill["runs"], backfill["sunday"].isoformat()
+    ingest = runs["ingest_orders"]
+    assert ingest["run_type"] == "backfill" and ingest["logical_date"].startswith(sunday)
+    with psycopg.connect(stack.pg_url("warehouse")) as con:
+        recorded = con.execute("SELECT as_of_date FROM ops.ingest_runs WHERE run_id = %s",
+                               (ingest["dag_run_id"],)).fetchall()
+        assert [str(r[0]) for r in recorded] == [sunday]
+        assert con.execute("SELECT min(recency_days) FROM features.user_features WHERE as_of_date = %s",
+                           (sunday,)).fetchone()[0] >= 1, "features of the past week saw its later orders"
+        # Every train_<family> run got that date from the Asset event, not the latest export's.
+        decided = dict(con.execute("SELECT model_name, decision FROM ops.model_promotions WHERE as_of_date = %s",
+                                   (sunday,)).fetchall())
+        assert set(decided) == set(family_names())
+        for name, champion in backfill["champions_before"].items():
+            assert decided[name] == "rejected", f"{name}: a backfilled challenger displaced the newer champion"
+            rows = con.execute(f"SELECT count(*) FROM {family_marts()[name]} WHERE as_of_date = %s",
+                               (sunday,)).fetchone()[0]
+            assert rows == 0, f"{name}: a past week was scored with a champion chosen after it"
+    for name, champion in backfill["champions_before"].items():
+        assert champions(stack)[name]["version"] == champion["version"]
+        assert runs[f"train_{name}"]["run_type"] == "asset_triggered"
+        states = {ti["task_id"]: ti["state"] for ti in
+                  chain["airflow"].task_instances(f"score_{name}", runs[f"score_{name}"]["dag_run_id"])}
+        assert states == {f"score_{name}": "skipped"}

@@ -1,0 +1,58 @@
+"""Which as-of date a run stands for: the conf's, the schedule's, the export's, or its Asset events'."""
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pendulum
+import pytest
+
+from ml import orchestration
+
+
+@pytest.mark.parametrize("run_type", ["scheduled", "backfill", SimpleNamespace(value="backfill")])
+def test_scheduled_and_backfilled_runs_stand_for_the_end_of_their_interval(run_type):
+    end = pendulum.datetime(2025, 10, 5, tz="UTC")
+    assert orchestration.schedule_as_of(run_type, end, end - dt.timedelta(days=7)) == dt.date(2025, 10, 5)
+
+
+def test_the_interval_end_is_read_in_utc():
+    late_evening_in_new_york = pendulum.datetime(2025, 10, 4, 22, tz="America/New_York")  # 02:00 UTC on the 5th
+    assert orchestration.schedule_as_of("scheduled", late_evening_in_new_york) == dt.date(2025, 10, 5)
+
+
+def test_without_an_interval_the_logical_date_is_used():
+    assert orchestration.schedule_as_of("backfill", None, pendulum.datetime(2025, 3, 2, tz="UTC")) == dt.date(2025, 3, 2)
+
+
+@pytest.mark.parametrize("run_type", ["manual", "asset_triggered", None])
+def test_manual_and_asset_triggered_runs_have_no_schedule_date(run_type):
+    assert orchestration.schedule_as_of(run_type, pendulum.datetime(2025, 10, 5, tz="UTC")) is None
+
+
+def events(*extras):
+    return [SimpleNamespace(extra=extra) for extra in extras]
+
+
+def test_the_latest_as_of_among_the_triggering_events_is_taken(caplog):
+    triggering = {"features": events({"as_of": "2025-10-05"}, {"as_of": "2025-10-12"}),
+                  "models": events({}, {"as_of": "2025-09-28", "promoted": False})}
+    assert orchestration.as_of_from_events(triggering) == "2025-10-12"
+    assert "several as-of dates ['2025-09-28', '2025-10-05', '2025-10-12']" in caplog.text
+
+
+def test_events_without_an_as_of_leave_it_to_the_latest_export():
+    assert orchestration.as_of_from_events({"features": events({}, None)}) is None
+    assert orchestration.as_of_from_events(None) is None
+
+
+def test_the_conf_wins_over_the_events():
+    triggering = {"features": events({"as_of": "2025-10-12"})}
+    assert orchestration.requested_as_of("2025-01-06", triggering) == "2025-01-06"
+    assert orchestration.requested_as_of(None, triggering) == "2025-10-12"
+    assert orchestration.requested_as_of("", {}) is None
+
+
+def test_a_malformed_as_of_in_an_event_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="as_of must be YYYY-MM-DD, got '12/10/2025'"):
+        orchestration.as_of_from_events({"features": events({"as_of": "12/10/2025"})})
