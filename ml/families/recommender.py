@@ -28,6 +28,7 @@ from ml.recommend.interactions import (
     INTERACTION_COLUMNS,
     InteractionMatrix,
     active_items_sql,
+    among,
     build_matrix,
     holdout_sql,
     interactions_sql,
@@ -143,7 +144,7 @@ def training_inputs(
     validation = _split(wh, cuts["validation"], cuts["test"], config)
     test = _split(wh, cuts["test"], as_of, config)
     final = build_matrix(_interactions(wh, as_of), as_of, config)
-    final_allowed = np.isin(final.items, _active_products(wh, as_of, config))
+    final_allowed = among(final.items, _active_products(wh, as_of, config))
     return validation, test, final, final_allowed
 
 

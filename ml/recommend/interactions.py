@@ -156,6 +156,15 @@ def _positions(sorted_ids: np.ndarray, wanted) -> np.ndarray:
     return np.where(codes >= 0, found[codes], -1).astype(np.int64)  # a missing id is never seen
 
 
+def among(ids: np.ndarray, wanted) -> np.ndarray:
+    """Bool per id: whether it is one of `wanted` (compared as strings).
+
+    np.isin compares object arrays pair by pair (ids x wanted): 0.8 s per call at 4,000 products,
+    and it grows with the square of the catalogue. A hash lookup is linear.
+    """
+    return pd.Series(ids, dtype=object).isin([str(w) for w in wanted]).to_numpy(dtype=bool)
+
+
 def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(code of each value, distinct values as an object array) by hashing, in first-seen order;
     code -1 for missing values."""
