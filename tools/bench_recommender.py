@@ -13,8 +13,12 @@ generated shop.
         The benchmark's `recommender_matrix` stage: interaction SQL, then `build_matrix`.
     python tools/bench_recommender.py prep WAREHOUSE [--save FILE | --check FILE]
         The recommender family's training inputs (`training_inputs`: two splits, final matrix).
+    python tools/bench_recommender.py train WAREHOUSE
+        The family's whole `train` (inputs, ALS tuning, baselines, refit, MLflow logging), into a
+        throw-away MLflow store next to WAREHOUSE unless MLFLOW_TRACKING_URI is set; --save and
+        --check cover every metric the run logged.
 
-`matrix` and `prep` print wall and CPU seconds (this process's threads and children) and the
+`matrix`, `prep` and `train` print wall and CPU seconds (this process's threads and children) and the
 process's peak RSS; run one per process so the peak is that step's. `--save` writes the result,
 `--check` fails unless the result is identical to a saved one (ids, order, every stored value).
 """
@@ -111,6 +115,26 @@ def prep_step(wh, as_of, timings: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
+def train_step(wh, as_of, timings: dict) -> dict[str, np.ndarray]:
+    import os
+    import tempfile
+
+    from ml.bench.measure import timed
+    from ml.families.recommender import train
+
+    state = tempfile.mkdtemp(prefix="bench-recommender-", dir=Path(wh.location.target).parent)
+    os.environ.setdefault("VALUEFLOW_HOME", state)  # the model registry writes nothing into the repo
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{state}/mlflow.db")
+    with timed(timings, "train_"):
+        ref = train(wh, as_of)
+    import mlflow
+
+    # Every metric the run logged (validation and test, every candidate), so --check compares quality.
+    metrics = mlflow.get_run(ref.run_id).data.metrics
+    print(f"winner {mlflow.get_run(ref.run_id).data.params['winner']}: ndcg_at_10 {metrics['ndcg_at_10']:.6f}")
+    return {f"metric.{name}": np.asarray(value) for name, value in sorted(metrics.items())}
+
+
 def _sparse_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
     matrix = matrix.tocsr()
     matrix.sort_indices()  # the same matrix always compares equal, however it was assembled
@@ -140,7 +164,7 @@ def _check(arrays: dict[str, np.ndarray], saved_path: str) -> None:
 def prepare(step: str, warehouse: str, save: str | None, check: str | None) -> None:
     timings: dict = {}
     with _warehouse(warehouse) as wh:
-        arrays = (matrix_step if step == "matrix" else prep_step)(wh, _as_of(wh), timings)
+        arrays = STEPS[step](wh, _as_of(wh), timings)
     phases = sorted({key.rsplit("_", 2)[0] for key in timings})
     print(f"{step} {warehouse}: " + ", ".join(
         f"{phase} wall {timings[phase + '_wall_s']:.2f} s cpu {timings[phase + '_cpu_s']:.2f} s" for phase in phases
@@ -153,6 +177,9 @@ def prepare(step: str, warehouse: str, save: str | None, check: str | None) -> N
         _check(arrays, check)
 
 
+STEPS = {"matrix": matrix_step, "prep": prep_step, "train": train_step}
+
+
 def main(argv: list[str]) -> None:
     if not argv or argv[0].isdigit():
         fits(*(int(a) for a in argv[:3]))
@@ -162,7 +189,7 @@ def main(argv: list[str]) -> None:
     loader = steps.add_parser("load")
     loader.add_argument("shop")
     loader.add_argument("warehouse")
-    for step in ("matrix", "prep"):
+    for step in STEPS:
         sub = steps.add_parser(step)
         sub.add_argument("warehouse")
         sub.add_argument("--save")
