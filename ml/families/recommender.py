@@ -26,7 +26,9 @@ from ml.recommend.evaluation import Split, evaluate_model, make_split
 from ml.recommend.fallback import fallback_recommendations
 from ml.recommend.interactions import (
     INTERACTION_COLUMNS,
+    InteractionMatrix,
     active_items_sql,
+    among,
     build_matrix,
     holdout_sql,
     interactions_sql,
@@ -133,6 +135,19 @@ def coverage_guardrail(config: RecommenderConfig) -> float:
     return float(max(limits, default=0.0))
 
 
+def training_inputs(
+    wh: Warehouse, as_of: dt.date, config: RecommenderConfig
+) -> tuple[Split, Split, InteractionMatrix, np.ndarray]:
+    """What one training run fits on: the validation and test splits, and the final matrix with
+    its still-sold items. One function so that tools/bench_recommender.py times exactly this."""
+    cuts = config.cutoffs(as_of)
+    validation = _split(wh, cuts["validation"], cuts["test"], config)
+    test = _split(wh, cuts["test"], as_of, config)
+    final = build_matrix(_interactions(wh, as_of), as_of, config)
+    final_allowed = among(final.items, _active_products(wh, as_of, config))
+    return validation, test, final, final_allowed
+
+
 def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     import mlflow
 
@@ -140,11 +155,7 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     from ml.recommend.train import train_recommender
 
     config = recommender_config()
-    cuts = config.cutoffs(as_of)
-    validation = _split(wh, cuts["validation"], cuts["test"], config)
-    test = _split(wh, cuts["test"], as_of, config)
-    final = build_matrix(_interactions(wh, as_of), as_of, config)
-    final_allowed = np.isin(final.items, _active_products(wh, as_of, config))
+    validation, test, final, final_allowed = training_inputs(wh, as_of, config)
     min_coverage = coverage_guardrail(config)
     outcome = train_recommender(validation, test, final, final_allowed, as_of, config, min_coverage)
     with tracking.start_run(NAME, as_of, run_name=f"{NAME}-{as_of}") as run:

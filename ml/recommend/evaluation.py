@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ml.recommend.config import RecommenderConfig
-from ml.recommend.interactions import InteractionMatrix, build_matrix, build_relevance
+from ml.recommend.interactions import InteractionMatrix, among, build_matrix, build_relevance
 from ml.recommend.metrics import catalogue_coverage, ranking_metrics
 from ml.recommend.models import BASELINE_KINDS, FittedModel, fit_model, top_n
 
@@ -41,7 +41,7 @@ def make_split(
 ) -> Split:
     """Assemble one backtest from the interaction rows at `cutoff` and the purchases after it."""
     train = build_matrix(interactions, cutoff, config)
-    allowed = np.isin(train.items, np.asarray(list(map(str, active_products)), dtype=object))
+    allowed = among(train.items, active_products)
     return Split(cutoff, train, build_relevance(holdout, train), allowed)
 
 

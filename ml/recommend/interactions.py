@@ -146,12 +146,41 @@ class InteractionMatrix:
 
 
 def _positions(sorted_ids: np.ndarray, wanted) -> np.ndarray:
-    wanted = np.asarray(pd.Series(wanted, dtype=object).astype(str), dtype=object)
-    if len(sorted_ids) == 0:
-        return np.full(len(wanted), -1, dtype=np.int64)
-    pos = np.searchsorted(sorted_ids, wanted)
-    pos = np.clip(pos, 0, len(sorted_ids) - 1)
-    return np.where(sorted_ids[pos] == wanted, pos, -1).astype(np.int64)
+    # Each distinct id is searched once: holdouts and scoring batches repeat ids, and a binary
+    # search over Python strings for every row cost a third of the matrix build at 100k customers.
+    codes, distinct = _factorize(pd.Series(wanted, dtype=object).astype(str))
+    if len(sorted_ids) == 0 or len(distinct) == 0:
+        return np.full(len(codes), -1, dtype=np.int64)
+    pos = np.clip(np.searchsorted(sorted_ids, distinct), 0, len(sorted_ids) - 1)
+    found = np.where(sorted_ids[pos] == distinct, pos, -1)
+    return np.where(codes >= 0, found[codes], -1).astype(np.int64)  # a missing id is never seen
+
+
+def among(ids: np.ndarray, wanted) -> np.ndarray:
+    """Bool per id: whether it is one of `wanted` (compared as strings).
+
+    np.isin compares object arrays pair by pair (ids x wanted): 0.8 s per call at 4,000 products,
+    and it grows with the square of the catalogue. A hash lookup is linear.
+    """
+    return pd.Series(ids, dtype=object).isin([str(w) for w in wanted]).to_numpy(dtype=bool)
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each value, distinct values as an object array) by hashing, in first-seen order;
+    code -1 for missing values."""
+    codes, distinct = pd.factorize(values)
+    return np.asarray(codes, dtype=np.int64), np.asarray(distinct, dtype=object)
+
+
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, position of each value among them): what
+    np.unique(values, return_inverse=True) gives, but only the distinct values are sorted.
+    Sorting every row's Python string was half the matrix build and grew as n log n."""
+    codes, distinct = _factorize(values)
+    order = np.argsort(distinct)  # the same Python string order np.unique sorts by
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return distinct[order], rank[codes]
 
 
 def build_matrix(
@@ -171,12 +200,8 @@ def build_matrix(
     frame = interactions.dropna(subset=["customer_id", "product_id"])
     if (frame["weight"] <= 0).any():
         raise ValueError("interaction weights must be positive; drop netted-out pairs first")
-    customer = frame["customer_id"].astype(str).to_numpy(dtype=object)
-    product = frame["product_id"].astype(str).to_numpy(dtype=object)
-    users = np.unique(customer)
-    items = np.unique(product) if items is None else np.asarray(sorted(map(str, items)), dtype=object)
-    rows = _positions(users, customer)
-    cols = _positions(items, product)
+    users, rows = _sorted_codes(frame["customer_id"].astype(str))
+    items, cols = _columns(frame["product_id"].astype(str), items)
     keep = cols >= 0
     rows, cols = rows[keep], cols[keep]
     shape = (len(users), len(items))
@@ -195,6 +220,15 @@ def build_matrix(
     recent.sum_duplicates()
     recent.data[:] = 1.0
     return InteractionMatrix(users=users, items=items, weights=weights, recent=recent)
+
+
+def _columns(product: pd.Series, items) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted column ids, column of each row, -1 for products outside a fixed `items`)."""
+    if items is None:
+        return _sorted_codes(product)
+    items = np.asarray(sorted(map(str, items)), dtype=object)
+    codes, distinct = _factorize(product)
+    return items, _positions(items, distinct)[codes]
 
 
 def build_relevance(holdout: pd.DataFrame, matrix: InteractionMatrix) -> sp.csr_matrix:

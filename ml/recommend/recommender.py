@@ -14,7 +14,7 @@ import pandas as pd
 
 from ml.recommend.config import RecommenderConfig
 from ml.recommend.evaluation import recommend_rows
-from ml.recommend.interactions import InteractionMatrix
+from ml.recommend.interactions import InteractionMatrix, among
 from ml.recommend.models import FittedModel, fit_model, top_n
 
 OUTPUT_COLUMNS = ["customer_id", "rank", "product_id", "score", "source"]
@@ -51,8 +51,7 @@ class Recommender:
     def _allowed(self, active_products: Iterable[str] | None) -> np.ndarray:
         if active_products is None:
             return self.allowed
-        active = np.asarray([str(p) for p in active_products], dtype=object)
-        return self.allowed & np.isin(self.train.items, active)
+        return self.allowed & among(self.train.items, active_products)
 
     def recommend(
         self,

@@ -216,3 +216,68 @@ def test_scoring_queries(run_sql):
             f"{date_literal(AS_OF)} AS as_of_date")
     by_segment = run_sql(segment_popularity_sql(AS_OF, 30, active_sql, "marts.segs", "segment"))
     assert sorted(zip(by_segment.segment, by_segment.product_id)) == [("vip", "p1"), ("vip", "p2")]
+
+
+def reference_matrix(frame: pd.DataFrame, as_of: dt.date, recent_days: int, items=None):
+    """build_matrix written the plain way: one Python loop over rows, ids sorted by sorted()."""
+    rows = frame.dropna(subset=["customer_id", "product_id"])
+    users = sorted({str(c) for c in rows["customer_id"]})
+    columns = sorted({str(p) for p in rows["product_id"]}) if items is None else sorted(map(str, items))
+    weights = np.zeros((len(users), len(columns)), dtype=np.float32)
+    recent = np.zeros_like(weights)
+    since = pd.Timestamp(as_of - dt.timedelta(days=recent_days))
+    for row in rows.itertuples():
+        if str(row.product_id) not in columns:
+            continue
+        i, j = users.index(str(row.customer_id)), columns.index(str(row.product_id))
+        weights[i, j] += np.float32(row.weight)
+        if pd.notna(row.last_purchase_date) and row.last_purchase_date >= since:
+            recent[i, j] = 1.0
+    return users, columns, weights, recent
+
+
+def random_interactions(seed: int, integer_ids: bool = False) -> pd.DataFrame:
+    """Repeated pairs, missing ids and ids whose string order differs from their numeric or
+    case order ("C10" < "C9", "Z" < "a"), in random row order."""
+    rng = np.random.default_rng(seed)
+    n = 600
+    if integer_ids:
+        customers = rng.choice([7, 10, 12346, 99, 100, 5], n).astype(object)
+    else:
+        customers = rng.choice(["C9", "C10", "C100", "c1", "Z", "a", "é", "C9 "], n).astype(object)
+    products = rng.choice(["85123A", "22423", "POST", "9", "10", "b", "Ä"], n).astype(object)
+    customers[rng.random(n) < 0.05] = None
+    products[rng.random(n) < 0.05] = None
+    days = rng.integers(0, 90, n)
+    return pd.DataFrame({
+        "customer_id": customers,
+        "product_id": products,
+        "weight": rng.integers(1, 16, n) / 4.0,  # exact in float32, so summation order cannot matter
+        "last_purchase_date": [None if d > 80 else pd.Timestamp(AS_OF) - pd.Timedelta(days=int(d)) for d in days],
+    })
+
+
+@pytest.mark.parametrize("seed, integer_ids, items", [
+    (0, False, None), (1, False, None), (2, True, None), (3, False, ["b", "9", "22423", "never sold"]),
+])
+def test_build_matrix_equals_plain_reference(seed, integer_ids, items):
+    frame = random_interactions(seed, integer_ids)
+    frame["last_purchase_date"] = pd.to_datetime(frame["last_purchase_date"])
+    m = build_matrix(frame, AS_OF, RecommenderConfig(recent_days=30), items=items)
+    users, columns, weights, recent = reference_matrix(frame, AS_OF, 30, items)
+    assert m.users.dtype == object and m.items.dtype == object
+    assert m.users.tolist() == users and m.items.tolist() == columns
+    assert m.weights.has_canonical_format and m.weights.dtype == np.float32
+    np.testing.assert_array_equal(m.weights.toarray(), weights)
+    np.testing.assert_array_equal(m.recent.toarray(), recent)
+    wanted = [users[-1], "nobody", users[0], users[-1], None]
+    assert m.user_index(wanted).tolist() == [len(users) - 1, -1, 0, len(users) - 1, -1]
+
+
+def test_among_compares_ids_as_strings():
+    from ml.recommend.interactions import among
+
+    ids = np.array(["10", "9", "a", "b"], dtype=object)
+    assert among(ids, ["b", 10, "zzz"]).tolist() == [True, False, False, True]
+    assert among(ids, []).tolist() == [False] * 4
+    assert among(np.array([], dtype=object), ["a"]).tolist() == []
