@@ -6,11 +6,17 @@ sheet), or a folder holding `order_lines.csv` in that layout plus optional `prod
 
 Nothing here touches `raw.order_lines` itself: rows land in `raw.stage_*`, are validated, and only
 then published (see `publish_staged`), so a bad export never replaces good data.
+
+CSV files are read in blocks of `CSV_BLOCK_BYTES` and appended to staging batch by batch, so memory
+stays flat whatever the export's size; what needs the whole table (numbering each invoice's lines,
+the derived catalogue, the last order's date) is done by SQL in the warehouse.
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +47,12 @@ OPTIONAL_TABLES = {
     "reviews": ("customer_id", "product_id", "rating", "review_ts"),
 }
 STAGED_TABLES = ("order_lines", "products", "events", "reviews")
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+# About 100k order lines per block: big enough that per-batch overhead is noise, small enough that a
+# batch's pandas copy stays in the tens of MiB.
+CSV_BLOCK_BYTES = 16 << 20
+ORDER_LINE_COLUMNS = ("invoice_id", "product_id", "description", "quantity", "unit_price", "invoice_ts",
+                      "customer_id", "country", "is_return", "line_no", "source_file", "source_row")
 
 
 class SourceError(ValueError):
@@ -54,22 +66,43 @@ class StagedSource:
     last_order_ts: pd.Timestamp | None
 
 
-def _read_table_file(path: Path) -> list[tuple[str, pd.DataFrame]]:
-    """(label, all-string frame) per CSV file or XLSX sheet."""
+def _read_table_batches(path: Path) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """(label, spreadsheet row of the first line, all-string frame) per CSV block or XLSX sheet."""
     suffix = path.suffix.lower()
-    try:
-        if suffix in (".xlsx", ".xlsm", ".xls"):
+    if suffix in SPREADSHEET_SUFFIXES:
+        try:
             sheets = pd.read_excel(path, sheet_name=None, dtype=str)
-            return [(f"{path.name}[{name}]", frame) for name, frame in sheets.items()]
-        if suffix in (".csv", ".txt"):
-            options = pacsv.ConvertOptions(strings_can_be_null=False, auto_dict_encode=False)
-            table = pacsv.read_csv(path, convert_options=options,
-                                   read_options=pacsv.ReadOptions(encoding="latin-1" if _not_utf8(path) else "utf8"))
-            table = table.cast(pa.schema([pa.field(f.name, pa.string()) for f in table.schema]))
-            return [(path.name, table.to_pandas())]
+        except (ValueError, OSError) as error:
+            raise SourceError(f"{path}: cannot be read as {suffix[1:].upper()}: {error}") from error
+        for name, frame in sheets.items():
+            yield f"{path.name}[{name}]", 2, frame
+        return
+    if suffix not in (".csv", ".txt"):
+        raise SourceError(f"{path}: unsupported file type {suffix!r}; expected .csv or .xlsx")
+    yield from _csv_batches(path)
+
+
+def _csv_batches(path: Path) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    encoding = "latin-1" if _not_utf8(path) else "utf8"
+    with open(path, encoding=encoding, newline="") as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        raise SourceError(f"{path}: is empty; expected a header line")
+    # Every column as text: types are decided by normalisation, not guessed per block.
+    options = pacsv.ConvertOptions(column_types={name: pa.string() for name in header},
+                                   strings_can_be_null=False, auto_dict_encode=False)
+    first_row = 2  # spreadsheet numbering: the header is row 1
+    try:
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(encoding=encoding, block_size=CSV_BLOCK_BYTES),
+                                convert_options=options)
+        for batch in reader:
+            if batch.num_rows:
+                yield path.name, first_row, batch.to_pandas()
+                first_row += batch.num_rows
+        if first_row == 2:  # header only: still checked for its columns
+            yield path.name, first_row, pd.DataFrame({name: pd.Series(dtype="string") for name in header})
     except (pa.ArrowInvalid, ValueError, OSError) as error:
-        raise SourceError(f"{path}: cannot be read as {suffix[1:].upper()}: {error}") from error
-    raise SourceError(f"{path}: unsupported file type {suffix!r}; expected .csv or .xlsx")
+        raise SourceError(f"{path}: cannot be read as CSV near row {first_row} or after: {error}") from error
 
 
 def _not_utf8(path: Path) -> bool:
@@ -82,12 +115,7 @@ def _not_utf8(path: Path) -> bool:
         return error.start < len(head) - 4  # a cut multibyte character at the end is fine
 
 
-def normalise_order_lines(frame: pd.DataFrame, label: str) -> pd.DataFrame:
-    """Map an export's columns to the warehouse layout, keeping values as read for validation.
-
-    Unparseable numbers and dates become nulls here and are reported by validation, with the
-    source file and row of each offender (`source_file`, `source_row`).
-    """
+def _warehouse_names(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     renamed = {}
     for column in frame.columns:
         key = str(column).strip().lower()
@@ -101,8 +129,17 @@ def normalise_order_lines(frame: pd.DataFrame, label: str) -> pd.DataFrame:
             "Expected the Online Retail headers Invoice/InvoiceNo, StockCode, Description, Quantity, "
             "InvoiceDate, Price/UnitPrice, Customer ID/CustomerID, Country."
         )
-    if frame.empty:
-        raise SourceError(f"{label}: has a header but no order lines")
+    return frame
+
+
+def normalise_order_lines(frame: pd.DataFrame, label: str, first_row: int = 2) -> pd.DataFrame:
+    """Map a batch of an export to the warehouse layout, keeping values as read for validation.
+
+    Unparseable numbers and dates become nulls here and are reported by validation, with the
+    source file and row of each offender (`source_file`, `source_row`). `line_no` is left empty:
+    an invoice's lines can span batches, so `number_invoice_lines` numbers them on the whole table.
+    """
+    frame = _warehouse_names(frame, label)
     out = pd.DataFrame(index=frame.index)
     out["invoice_id"] = frame["invoice_id"].astype("string").str.strip()
     out["product_id"] = frame["product_id"].astype("string").str.strip()
@@ -116,9 +153,9 @@ def normalise_order_lines(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     country = frame["country"] if "country" in frame else pd.Series(pd.NA, index=frame.index)
     out["country"] = country.astype("string").str.strip()
     out["is_return"] = (out["quantity"].fillna(0) < 0) | out["invoice_id"].str.upper().str.startswith("C").fillna(False)
-    out["line_no"] = out.groupby("invoice_id", sort=False, dropna=False).cumcount().astype("int64") + 1
+    out["line_no"] = pd.Series(pd.NA, index=out.index, dtype="Int64")
     out["source_file"] = label
-    out["source_row"] = np.arange(2, len(out) + 2, dtype="int64")  # spreadsheet row, header is row 1
+    out["source_row"] = np.arange(first_row, first_row + len(out), dtype="int64")
     return out.reset_index(drop=True)
 
 
@@ -139,33 +176,57 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
     return parsed.astype("datetime64[us]")
 
 
-def read_order_lines(path: Path) -> pd.DataFrame:
-    frames = [normalise_order_lines(frame, label) for label, frame in _read_table_file(path)]
-    return drop_overlapping_sheets(frames)
+def order_line_batches(path: Path) -> Iterator[pd.DataFrame]:
+    """The export's order lines, normalised, one CSV block or XLSX sheet at a time."""
+    seen: set[str] = set()
+    empty = True
+    for label, first_row, frame in _read_table_batches(path):
+        batch = normalise_order_lines(frame, label, first_row)
+        if path.suffix.lower() in SPREADSHEET_SUFFIXES:
+            batch = drop_invoices_seen(batch, seen)
+        empty = empty and batch.empty
+        yield batch
+    if empty:
+        raise SourceError(f"{path.name}: has a header but no order lines")
 
 
-def drop_overlapping_sheets(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Keep each invoice from the first sheet that has it.
+def drop_invoices_seen(sheet: pd.DataFrame, seen: set[str]) -> pd.DataFrame:
+    """Keep each invoice from the first sheet that has it; `seen` collects the invoices kept so far.
 
     Online Retail II's yearly sheets overlap (both hold 2010-12-01..09): the same invoices twice
     would double those days' sales. Within one sheet, nothing is dropped.
     """
-    kept, seen = [], set()
-    for frame in frames:
-        repeated = frame["invoice_id"].isin(seen)
-        if repeated.any():
-            log.warning("%s: %d lines of %d invoices already read from an earlier sheet were skipped",
-                        frame["source_file"].iat[0], int(repeated.sum()), frame.loc[repeated, "invoice_id"].nunique())
-        kept.append(frame[~repeated])
-        seen.update(frame["invoice_id"].dropna().unique())
-    return pd.concat(kept, ignore_index=True)
+    repeated = sheet["invoice_id"].isin(seen)
+    if repeated.any():
+        log.warning("%s: %d lines of %d invoices already read from an earlier sheet were skipped",
+                    sheet["source_file"].iat[0], int(repeated.sum()), sheet.loc[repeated, "invoice_id"].nunique())
+    seen.update(sheet["invoice_id"].dropna().unique())
+    return sheet[~repeated]
 
 
-def _read_optional(folder: Path, name: str) -> pd.DataFrame | None:
+def number_lines(lines: pd.DataFrame) -> pd.DataFrame:
+    """Each invoice's lines numbered 1.. in file order (the pandas twin of `number_invoice_lines`)."""
+    order = lines.sort_values(["source_file", "source_row"], kind="stable").index
+    numbered = lines.loc[order]
+    lines = lines.copy()
+    lines.loc[order, "line_no"] = numbered.groupby("invoice_id", sort=False, dropna=False).cumcount().to_numpy() + 1
+    lines["line_no"] = lines["line_no"].astype("int64")
+    return lines
+
+
+def read_order_lines(path: Path) -> pd.DataFrame:
+    """The whole export's order lines in memory (small files, tests); staging streams instead."""
+    return number_lines(pd.concat(list(order_line_batches(Path(path))), ignore_index=True))
+
+
+def _optional_batches(folder: Path, name: str) -> Iterator[pd.DataFrame] | None:
     path = folder / f"{name}.csv"
     if not path.exists():
         return None
-    (label, frame), = _read_table_file(path)
+    return (_normalise_optional(frame, label, name) for label, _, frame in _read_table_batches(path))
+
+
+def _normalise_optional(frame: pd.DataFrame, label: str, name: str) -> pd.DataFrame:
     columns = OPTIONAL_TABLES[name]
     missing = [c for c in columns if c not in frame.columns and c != "category"]
     if missing:
@@ -186,7 +247,7 @@ def _read_optional(folder: Path, name: str) -> pd.DataFrame | None:
 
 
 def derive_products(order_lines: pd.DataFrame) -> pd.DataFrame:
-    """A catalogue from the order lines when the export has none (no categories then)."""
+    """A catalogue from the order lines when the export has none (the pandas twin of `derive_products_sql`)."""
     sold = order_lines[(order_lines["quantity"] > 0) & (order_lines["unit_price"] > 0)]
     grouped = sold.groupby("product_id", sort=True)
     products = pd.DataFrame({
@@ -197,39 +258,89 @@ def derive_products(order_lines: pd.DataFrame) -> pd.DataFrame:
     return products[["product_id", "description", "category", "unit_price"]]
 
 
+def derive_products_sql(wh: Warehouse, order_lines: str) -> pd.DataFrame:
+    """A catalogue from staged order lines, aggregated in the warehouse (no categories then).
+
+    Each product's most frequent description (ties: the first in code-point order, as pandas' mode
+    gives) and median price over lines that sold something.
+    """
+    sold = f"SELECT product_id, description, unit_price FROM {order_lines} WHERE quantity > 0 AND unit_price > 0"
+    prices = wh.query(f"SELECT product_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY unit_price) AS unit_price "
+                      f"FROM ({sold}) s GROUP BY product_id")
+    counts = wh.query(f"SELECT product_id, description, count(*) AS n FROM ({sold}) s "
+                      "WHERE description IS NOT NULL GROUP BY product_id, description")
+    # Ranking a few rows per product in pandas keeps the tie-break independent of the server's collation.
+    top = (counts.sort_values(["product_id", "n", "description"], ascending=[True, False, True], kind="stable")
+           .drop_duplicates("product_id")[["product_id", "description"]])
+    products = prices.merge(top, on="product_id", how="left").sort_values("product_id", ignore_index=True)
+    products["product_id"] = products["product_id"].astype("string")
+    products["description"] = products["description"].astype("string")
+    products["category"] = pd.Series(pd.NA, index=products.index, dtype="string")
+    products["unit_price"] = products["unit_price"].astype("float64")
+    return products[["product_id", "description", "category", "unit_price"]]
+
+
 def read_source(source: Path) -> dict[str, pd.DataFrame]:
-    source = Path(source)
-    if not source.exists():
-        raise SourceError(f"{source}: no such file or folder")
+    """Every table of a source in memory (small exports, tests); `stage_source` streams instead."""
+    source = _check_source(Path(source))
+    order_file = source / "order_lines.csv" if source.is_dir() else source
+    tables = {"order_lines": read_order_lines(order_file)}
     if source.is_dir():
-        order_file = source / "order_lines.csv"
-        if not order_file.exists():
-            raise SourceError(f"{source}: a source folder must contain order_lines.csv")
-        tables = {"order_lines": read_order_lines(order_file)}
         for name in OPTIONAL_TABLES:
-            frame = _read_optional(source, name)
-            if frame is not None:
-                tables[name] = frame
-    else:
-        tables = {"order_lines": read_order_lines(source)}
+            batches = _optional_batches(source, name)
+            if batches is not None:
+                tables[name] = pd.concat(list(batches), ignore_index=True)
     if "products" not in tables:
         tables["products"] = derive_products(tables["order_lines"])
     return tables
 
 
+def _check_source(source: Path) -> Path:
+    if not source.exists():
+        raise SourceError(f"{source}: no such file or folder")
+    if source.is_dir() and not (source / "order_lines.csv").exists():
+        raise SourceError(f"{source}: a source folder must contain order_lines.csv")
+    return source
+
+
+def number_invoice_lines(wh: Warehouse, unnumbered: str, target: str) -> None:
+    """`target` = `unnumbered` with each invoice's lines numbered 1.. in file order."""
+    columns = ", ".join(c for c in ORDER_LINE_COLUMNS if c != "line_no")
+    select = ", ".join(
+        "CAST(row_number() OVER (PARTITION BY invoice_id ORDER BY source_file, source_row) AS BIGINT) AS line_no"
+        if c == "line_no" else c for c in ORDER_LINE_COLUMNS)
+    wh.execute(f"DROP TABLE IF EXISTS {target}")
+    # Sorted back into file order: the window would otherwise leave rows grouped by invoice.
+    wh.execute(f"CREATE TABLE {target} AS SELECT {select} FROM (SELECT {columns} FROM {unnumbered}) u "
+               "ORDER BY source_file, source_row")
+
+
 def stage_source(wh: Warehouse, source: Path) -> StagedSource:
-    """Land every table of the source in raw.stage_*; tables the source lacks are staged empty-less (dropped)."""
-    tables = read_source(source)
+    """Land every table of the source in raw.stage_* in one transaction, streaming each file.
+
+    Tables the source lacks are dropped from staging; a catalogue is derived when it has none. A
+    file that fails part-way rolls the whole staging back.
+    """
+    source = _check_source(Path(source))
+    order_file = source / "order_lines.csv" if source.is_dir() else source
+    optional = {name: _optional_batches(source, name) for name in OPTIONAL_TABLES} if source.is_dir() else {}
     rows = {}
     with wh.transaction():
-        for name in STAGED_TABLES:
-            staged = f"raw.stage_{name}"
-            if name in tables:
-                rows[name] = wh.replace_table(staged, tables[name])
+        incoming = "raw.stage_order_lines_unnumbered"
+        wh.replace_table(incoming, order_line_batches(order_file))
+        number_invoice_lines(wh, incoming, "raw.stage_order_lines")
+        wh.execute(f"DROP TABLE {incoming}")
+        rows["order_lines"] = wh.row_count("raw.stage_order_lines")
+        for name in ("products", "events", "reviews"):
+            staged, batches = f"raw.stage_{name}", optional.get(name)
+            if batches is not None:
+                rows[name] = wh.replace_table(staged, batches)
+            elif name == "products":
+                rows[name] = wh.replace_table(staged, derive_products_sql(wh, "raw.stage_order_lines"))
             else:
                 wh.execute(f"DROP TABLE IF EXISTS {staged}")
-    last = tables["order_lines"]["invoice_ts"].max()
-    return StagedSource(str(source), rows, None if pd.isna(last) else last)
+        last = wh.scalar("SELECT max(invoice_ts) FROM raw.stage_order_lines")
+    return StagedSource(str(source), rows, None if last is None or pd.isna(last) else pd.Timestamp(last))
 
 
 def publish_staged(wh: Warehouse) -> dict[str, int]:

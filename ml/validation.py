@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,8 @@ from ml.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 5
+# Rows validated at once: GE's pandas engine holds a few copies of a batch, so this bounds memory.
+VALIDATION_BATCH_ROWS = 1_000_000
 # Columns that locate an offending row in the user's export.
 ROW_LOCATORS = ("source_file", "source_row")
 
@@ -65,6 +68,17 @@ def _context(docs_root: Path):
 def validate_frame(frame: pd.DataFrame, suite_name: str, as_of: dt.date, table: str,
                    docs_root: Path | None = None) -> SuiteOutcome:
     """Validate an in-memory frame against a suite file; build Data Docs if `docs_root` is given."""
+    return validate_batches([frame], suite_name, as_of, table, docs_root)
+
+
+def validate_batches(batches: Iterable[pd.DataFrame], suite_name: str, as_of: dt.date, table: str,
+                     docs_root: Path | None = None) -> SuiteOutcome:
+    """Validate a table given as batches; the outcome is the suite's over all of them.
+
+    Row-level expectations add up across batches (offending rows counted over the whole table,
+    samples from the first batches that have them). Uniqueness holds over the whole table only if
+    the batches never split a key between them: `staged_batches` partitions by key for that.
+    """
     import great_expectations as gx
 
     definition = load_suite_definition(suite_name)
@@ -86,23 +100,58 @@ def validate_frame(frame: pd.DataFrame, suite_name: str, as_of: dt.date, table: 
     batch_definition = next(iter(asset.batch_definitions), None) or asset.add_batch_definition_whole_dataframe("all")
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{name}_validation", data=batch_definition, suite=suite))
-    locators = [c for c in ROW_LOCATORS if c in frame.columns]
-    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
-    if locators:
-        result_format["unexpected_index_column_names"] = locators
-    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-        name=f"{name}_checkpoint", validation_definitions=[validation],
-        actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
-        result_format=result_format))
-    result = checkpoint.run(
-        batch_parameters={"dataframe": frame},
-        expectation_parameters={"as_of": pd.Timestamp(as_of)},
-    )
-    suite_result = next(iter(result.run_results.values()))
-    failures = [_describe_failure(r, frame) for r in suite_result.results if not r.success]
+    checkpoints: dict[tuple[str, ...], object] = {}
+    merged: dict[int, dict] = {}
+    checked_rows: dict[int, int] = {}  # per expectation: non-missing rows seen over all batches
+    success, evaluated = True, 0
+    for frame in batches:
+        locators = tuple(c for c in ROW_LOCATORS if c in frame.columns)
+        if locators not in checkpoints:
+            result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
+            if locators:
+                result_format["unexpected_index_column_names"] = list(locators)
+            checkpoints[locators] = context.checkpoints.add_or_update(gx.Checkpoint(
+                name=f"{name}_checkpoint", validation_definitions=[validation],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+                result_format=result_format))
+        result = checkpoints[locators].run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters={"as_of": pd.Timestamp(as_of)},
+        )
+        suite_result = next(iter(result.run_results.values()))
+        success = success and bool(suite_result.success)
+        evaluated = len(suite_result.results)
+        for position, expectation_result in enumerate(suite_result.results):
+            details = expectation_result.result or {}
+            if "element_count" in details:
+                checked_rows[position] = (checked_rows.get(position, 0) + int(details["element_count"])
+                                          - int(details.get("missing_count") or 0))
+            if not expectation_result.success:
+                _merge_failure(merged, position, _describe_failure(expectation_result, frame))
+    failures = [_with_observed(merged[position], checked_rows.get(position)) for position in sorted(merged)]
     docs = docs_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    return SuiteOutcome(name, table, bool(suite_result.success), len(suite_result.results), failures,
-                        str(docs) if docs.exists() else None)
+    return SuiteOutcome(name, table, success, evaluated, failures, str(docs) if docs.exists() else None)
+
+
+def _merge_failure(merged: dict[int, dict], position: int, failure: dict) -> None:
+    if position not in merged:
+        merged[position] = failure
+        return
+    kept = merged[position]
+    if kept["unexpected_count"] is not None and failure["unexpected_count"] is not None:
+        kept["unexpected_count"] += failure["unexpected_count"]
+    kept["sample"] = (kept["sample"] + failure["sample"])[:SAMPLE_ROWS]
+
+
+def _with_observed(failure: dict, checked_rows: int | None) -> dict:
+    """The failure as reported: offending rows over every batch (share of non-missing rows), then what was expected."""
+    failure = dict(failure)
+    if failure["unexpected_count"] is not None:
+        share = 100.0 * failure["unexpected_count"] / checked_rows if checked_rows else 0.0
+        failure["observed"] = f"{failure['unexpected_count']} offending row(s) ({share:.2f}%)"
+    if failure["expected"]:
+        failure["observed"] += f"; expected {failure['expected']}"
+    return failure
 
 
 def _describe_failure(result, frame: pd.DataFrame) -> dict:
@@ -114,8 +163,9 @@ def _describe_failure(result, frame: pd.DataFrame) -> dict:
     elif "column_list" in kwargs:
         where = f" on columns {kwargs['column_list']}"
     details = result.result or {}
+    unexpected = None
     if "unexpected_count" in details:
-        observed = f"{details['unexpected_count']} offending row(s) ({details.get('unexpected_percent', 0):.2f}%)"
+        unexpected, observed = int(details["unexpected_count"]), ""
     elif "observed_value" in details:
         observed = f"observed {details['observed_value']!r}"
     elif result.exception_info and result.exception_info.get("raised_exception"):
@@ -123,9 +173,8 @@ def _describe_failure(result, frame: pd.DataFrame) -> dict:
     else:
         observed = "failed"
     bounds = {k: v for k, v in kwargs.items() if k in ("min_value", "max_value", "value_set", "regex", "type_list")}
-    if bounds:
-        observed += f"; expected {bounds}"
-    return {"expectation": config.type, "where": where, "observed": observed,
+    return {"expectation": config.type, "where": where, "observed": observed, "expected": bounds or None,
+            "unexpected_count": unexpected,
             "sample": _sample_rows(details, frame, kwargs)}
 
 
@@ -157,6 +206,45 @@ def read_staged(wh: Warehouse, table: str) -> pd.DataFrame:
     return wh.query(f"SELECT * FROM {table}")
 
 
+def uniqueness_keys(definition: dict) -> list[str]:
+    """Columns every uniqueness expectation of a suite shares: batches split by them lose no duplicate."""
+    key_sets = []
+    for expectation in definition["expectations"]:
+        kwargs = expectation["kwargs"]
+        if expectation["type"] == "expect_column_values_to_be_unique":
+            key_sets.append({kwargs["column"]})
+        elif expectation["type"] == "expect_compound_columns_to_be_unique":
+            key_sets.append(set(kwargs["column_list"]))
+    if not key_sets:
+        return []
+    shared = set.intersection(*key_sets)
+    if not shared:
+        raise ValueError(f"suite {definition['name']}: its uniqueness expectations share no column to batch by")
+    return sorted(shared)
+
+
+def staged_batches(wh: Warehouse, table: str, keys: list[str], batch_rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """A staged table in batches of about `batch_rows`, each key's rows all in one batch.
+
+    One batch (the whole table) when it is small. Otherwise rows are split by a hash of `keys`
+    (or streamed in order when the suite has no uniqueness to keep). Empty hash buckets are skipped.
+    """
+    batch_rows = batch_rows or VALIDATION_BATCH_ROWS
+    rows = wh.row_count(table)
+    parts = max(1, -(-rows // batch_rows))
+    if parts == 1:
+        yield read_staged(wh, table)
+        return
+    if not keys:
+        yield from wh.query_batches(f"SELECT * FROM {table}", batch_rows)
+        return
+    bucket = wh.hash_bucket_sql(keys, parts)
+    for part in range(parts):
+        frame = wh.query(f"SELECT * FROM {table} WHERE {bucket} = {part}")
+        if not frame.empty:
+            yield frame
+
+
 def record_outcome(wh: Warehouse, outcome: SuiteOutcome, as_of: dt.date, run_id: str) -> None:
     row = pd.DataFrame([{
         "run_id": run_id, "as_of_date": as_of, "suite": outcome.suite, "dataset": outcome.table,
@@ -180,7 +268,8 @@ def validate_staged(wh: Warehouse, as_of: dt.date, run_id: str,
         table = f"raw.stage_{dataset}"
         if not wh.table_exists(table):
             continue
-        outcome = validate_frame(read_staged(wh, table), suite_file.stem, orders_before or as_of, table)
+        keys = uniqueness_keys(load_suite_definition(suite_file.stem))
+        outcome = validate_batches(staged_batches(wh, table, keys), suite_file.stem, orders_before or as_of, table)
         record_outcome(wh, outcome, as_of, run_id)
         outcomes.append(outcome)
         log.info("validated %s: %s", table, "passed" if outcome.success else "FAILED")

@@ -184,6 +184,13 @@ class Warehouse:
             if reader_wh is not self:
                 reader_wh.close()
 
+    def hash_bucket_sql(self, columns: list[str], buckets: int) -> str:
+        """An SQL expression putting each row in bucket 0..buckets-1 by a hash of `columns` (nulls included)."""
+        text = " || '|' || ".join(f"coalesce(CAST({_ident(c)} AS TEXT), '')" for c in columns)
+        if self.dialect == "duckdb":
+            return f"(hash({text}) % {int(buckets)})"
+        return f"mod(abs(hashtext({text})::bigint), {int(buckets)})"
+
     def scalar(self, sql: str) -> Any:
         frame = self.query(sql)
         return None if frame.empty else frame.iat[0, 0]
