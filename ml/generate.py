@@ -5,11 +5,16 @@ add-to-cart events, and reviews.
 Order lines are written in the UCI Online Retail II layout, so the same loader reads generated and
 real exports. The archetype of every customer is written aside (`customers_truth.csv`) as ground
 truth for tests; it never enters the warehouse.
+
+Big shops are generated and written in slices of `CHUNK_CUSTOMERS` customers that share one
+catalogue, so memory stays flat from 10k to 1M customers; a shop that fits in one slice is exactly
+what `generate_shop` gives.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +29,10 @@ COUNTRIES = ("United Kingdom", "Germany", "France", "EIRE", "Netherlands", "Spai
 COUNTRY_WEIGHTS = np.array([0.82, 0.05, 0.05, 0.04, 0.02, 0.02])
 # Share of each weekday in a week's orders (Mon..Sun): shops like this one peak mid-week.
 WEEKDAY_WEIGHTS = np.array([0.17, 0.18, 0.18, 0.17, 0.14, 0.06, 0.10])
+# Customers generated at once: about 1.4 GiB at peak, whatever the shop's size.
+CHUNK_CUSTOMERS = 25_000
+# Return invoices of a sliced shop are numbered from here, above any order's invoice number.
+SLICED_RETURN_BASE = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -93,21 +102,21 @@ def _catalogue(spec: ShopSpec, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
-def _customers(spec: ShopSpec, rng: np.random.Generator) -> pd.DataFrame:
+def _customers(spec: ShopSpec, rng: np.random.Generator, count: int, first_id: int = 12000) -> pd.DataFrame:
     shares = np.array([a.share for a in ARCHETYPES])
-    kind = rng.choice(len(ARCHETYPES), spec.customers, p=shares / shares.sum())
+    kind = rng.choice(len(ARCHETYPES), count, p=shares / shares.sum())
     # Acquisition is spread over the period, a little heavier early (an established shop).
-    signup_week = np.minimum((rng.beta(1.0, 1.6, spec.customers) * spec.weeks).astype(int), spec.weeks - 1)
+    signup_week = np.minimum((rng.beta(1.0, 1.6, count) * spec.weeks).astype(int), spec.weeks - 1)
     hazard = np.array([a.weekly_churn for a in ARCHETYPES])[kind]
     lifetime = np.where(hazard >= 1.0, 1, rng.geometric(np.clip(hazard, 1e-6, 1.0)))
     return pd.DataFrame(
         {
-            "customer_id": (12000 + np.arange(spec.customers)).astype(str),
+            "customer_id": (first_id + np.arange(count)).astype(str),
             "archetype_index": kind,
             "archetype": np.array([a.name for a in ARCHETYPES])[kind],
             "signup_week": signup_week,
             "churn_week": signup_week + lifetime,
-            "country": rng.choice(COUNTRIES, spec.customers, p=COUNTRY_WEIGHTS),
+            "country": rng.choice(COUNTRIES, count, p=COUNTRY_WEIGHTS),
         }
     )
 
@@ -135,7 +144,7 @@ def _orders(spec, customers, season, rng) -> pd.DataFrame:
     return orders.sort_values("invoice_ts", kind="stable").reset_index(drop=True)
 
 
-def _lines(spec, customers, catalogue, orders, rng) -> pd.DataFrame:
+def _lines(spec, customers, catalogue, orders, rng, first_invoice: int = 500000) -> pd.DataFrame:
     archetype = customers["archetype_index"].to_numpy()[orders["customer_pos"].to_numpy()]
     extra = np.array([a.extra_lines for a in ARCHETYPES])[archetype]
     n_lines = 1 + rng.poisson(extra)
@@ -156,7 +165,7 @@ def _lines(spec, customers, catalogue, orders, rng) -> pd.DataFrame:
     # Bigger buyers get volume prices; premium archetypes buy the dearer variants.
     price = catalogue["unit_price"].to_numpy()[product_pos] * np.where(quantity >= 12, 0.85, 1.0)
     price = np.round(price * np.clip(price_factor, 0.8, 1.2), 2)
-    invoice_no = 500000 + order_idx
+    invoice_no = first_invoice + order_idx
     return pd.DataFrame(
         {
             "order_idx": order_idx,
@@ -195,8 +204,12 @@ def _pick_products(catalogue, category, week, rng) -> np.ndarray:
     return chosen
 
 
-def _cancellations_and_returns(spec, lines, rng) -> pd.DataFrame:
-    """Whole cancelled invoices and single returned lines, as UCI-style `C` invoices."""
+def _cancellations_and_returns(spec, lines, rng, first_return: int = 900000) -> pd.DataFrame:
+    """Whole cancelled invoices and single returned lines, as UCI-style `C` invoices.
+
+    Return numbers start at `first_return`: past about 400k orders the default range meets order
+    numbers, so a sliced shop passes a base above them (`SLICED_RETURN_BASE`).
+    """
     invoices = lines["order_idx"].unique()
     cancelled = set(rng.choice(invoices, int(len(invoices) * spec.cancel_share), replace=False).tolist())
     is_cancelled = lines["order_idx"].isin(cancelled).to_numpy()
@@ -207,7 +220,7 @@ def _cancellations_and_returns(spec, lines, rng) -> pd.DataFrame:
     whole = is_cancelled[is_cancelled | returned]
     # A cancelled order is one `C` invoice mirroring the original; each return gets its own.
     refund["Invoice"] = np.where(whole, "C" + refund["Invoice"].astype(str),
-                                 "C" + (900000 + np.arange(len(refund))).astype(str))
+                                 "C" + (first_return + np.arange(len(refund))).astype(str))
     refund["Quantity"] = -refund["Quantity"]
     end = np.datetime64(spec.start + dt.timedelta(weeks=spec.weeks))
     refund = refund[refund["InvoiceDate"].to_numpy() < end]
@@ -261,17 +274,25 @@ def _reviews(spec, lines, customers, rng) -> pd.DataFrame:
 
 
 def generate_shop(spec: ShopSpec) -> dict[str, pd.DataFrame]:
-    """All tables of one synthetic shop, in memory."""
+    """All tables of one synthetic shop, in memory (one slice: use `write_shop` for big shops)."""
     rng = np.random.default_rng(spec.seed)
     catalogue = _catalogue(spec, rng)
-    customers = _customers(spec, rng)
+    tables, _ = _generate_slice(spec, catalogue, rng, 0, spec.customers, first_invoice=500000, first_return=900000)
+    tables["products"] = catalogue[["product_id", "description", "category", "unit_price"]]
+    return tables
+
+
+def _generate_slice(spec: ShopSpec, catalogue: pd.DataFrame, rng: np.random.Generator, first_customer: int,
+                    count: int, first_invoice: int, first_return: int) -> tuple[dict[str, pd.DataFrame], int]:
+    """Customers first_customer..first_customer+count-1 with their orders, events and reviews; and the order count."""
+    customers = _customers(spec, rng, count, first_id=12000 + first_customer)
     season = _weekly_season(spec.start, spec.weeks)
     orders = _orders(spec, customers, season, rng)
-    lines = _lines(spec, customers, catalogue, orders, rng)
+    lines = _lines(spec, customers, catalogue, orders, rng, first_invoice)
     # Guests: a few invoices carry no customer id (they count for product sales only).
     guest_orders = rng.random(len(orders)) < spec.guest_share
     lines["customer_pos"] = np.where(guest_orders[lines["order_idx"].to_numpy()], -1, lines["customer_pos"])
-    lines = _cancellations_and_returns(spec, lines, rng)
+    lines = _cancellations_and_returns(spec, lines, rng, first_return)
     events = _events(spec, lines, customers, catalogue, rng)
     reviews = _reviews(spec, lines, customers, rng)
     pos = lines["customer_pos"].to_numpy()
@@ -280,23 +301,59 @@ def generate_shop(spec: ShopSpec) -> dict[str, pd.DataFrame]:
     lines = lines.sort_values(["InvoiceDate", "Invoice"], kind="stable")
     order_lines = lines[["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
                          "Customer ID", "Country"]].reset_index(drop=True)
-    products = catalogue[["product_id", "description", "category", "unit_price"]]
     truth = customers[["customer_id", "archetype", "signup_week", "churn_week"]]
-    return {"order_lines": order_lines, "products": products, "events": events, "reviews": reviews,
-            "customers_truth": truth}
+    return {"order_lines": order_lines, "events": events, "reviews": reviews, "customers_truth": truth}, len(orders)
 
 
-def write_shop(spec: ShopSpec, out_dir: Path) -> dict[str, int]:
-    """Generate a shop and write it as CSV files (order lines in Online Retail II layout)."""
+def shop_slices(spec: ShopSpec, chunk_customers: int | None = None) -> Iterator[dict[str, pd.DataFrame]]:
+    """The shop's tables slice by slice: the catalogue with the first, customers `chunk_customers` at a time.
+
+    One slice is `generate_shop` exactly. Later slices draw from their own seeded streams and number
+    their customers, invoices and returns after the slices before them.
+    """
+    chunk = chunk_customers or CHUNK_CUSTOMERS
+    if spec.customers <= chunk:
+        yield generate_shop(spec)
+        return
+    rng = np.random.default_rng(spec.seed)
+    catalogue = _catalogue(spec, rng)
+    first_invoice, first_return = 500000, SLICED_RETURN_BASE
+    for index, first_customer in enumerate(range(0, spec.customers, chunk)):
+        slice_rng = rng if index == 0 else np.random.default_rng([spec.seed, index])
+        count = min(chunk, spec.customers - first_customer)
+        tables, orders = _generate_slice(spec, catalogue, slice_rng, first_customer, count, first_invoice, first_return)
+        first_invoice += orders
+        first_return += int((tables["order_lines"]["Quantity"] < 0).sum())  # refunds; gaps are harmless
+        if index == 0:
+            tables["products"] = catalogue[["product_id", "description", "category", "unit_price"]]
+        yield tables
+
+
+def write_shop(spec: ShopSpec, out_dir: Path, chunk_customers: int | None = None) -> dict[str, int]:
+    """Generate a shop and write it as CSV files (order lines in Online Retail II layout), slice by slice."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables = generate_shop(spec)
-    counts = {}
-    for name, frame in tables.items():
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        pacsv.write_csv(table, out_dir / f"{name}.csv")
-        counts[name] = len(frame)
+    names = ("order_lines", "products", "events", "reviews", "customers_truth")
+    counts = dict.fromkeys(names, 0)
+    writers: dict[str, tuple[pacsv.CSVWriter, pa.Schema]] = {}
+    last_order = None
+    try:
+        for tables in shop_slices(spec, chunk_customers):
+            for name in names:
+                if name not in tables:
+                    continue
+                table = pa.Table.from_pandas(tables[name], preserve_index=False).replace_schema_metadata(None)
+                if name not in writers:
+                    writers[name] = pacsv.CSVWriter(out_dir / f"{name}.csv", table.schema), table.schema
+                writer, schema = writers[name]
+                writer.write_table(table.cast(schema))
+                counts[name] += len(tables[name])
+            newest = tables["order_lines"]["InvoiceDate"].max()
+            last_order = newest if last_order is None or newest > last_order else last_order
+    finally:
+        for writer, _ in writers.values():
+            writer.close()
     manifest = {"spec": {k: str(v) for k, v in asdict(spec).items()}, "rows": counts,
-                "last_order_ts": str(tables["order_lines"]["InvoiceDate"].max())}
+                "last_order_ts": str(last_order)}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return counts

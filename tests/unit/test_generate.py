@@ -55,3 +55,42 @@ def test_returns_guests_events_and_reviews_exist(shop):
 def test_truth_is_kept_aside_from_the_export(shop):
     assert "archetype" not in shop["order_lines"].columns
     assert len(shop["customers_truth"]) == 600
+
+
+@pytest.fixture(scope="module")
+def sliced_shop(tmp_path_factory):
+    """The same spec written whole and in three slices (how 100k-1M shops are generated)."""
+    from ml.generate import write_shop
+
+    spec = ShopSpec(customers=2400, seed=9)
+    whole, sliced = tmp_path_factory.mktemp("whole"), tmp_path_factory.mktemp("sliced")
+    write_shop(spec, whole)
+    counts = write_shop(spec, sliced, chunk_customers=1000)
+    read = lambda folder, name: pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)  # noqa: E731
+    return counts, {n: read(whole, n) for n in ("order_lines", "products")}, \
+        {n: read(sliced, n) for n in ("order_lines", "products", "customers_truth", "events")}, sliced
+
+
+def test_a_sliced_shop_numbers_customers_and_invoices_without_clashes(sliced_shop):
+    counts, _, sliced, _ = sliced_shop
+    truth, lines = sliced["customers_truth"], sliced["order_lines"]
+    assert truth["customer_id"].astype(int).tolist() == list(range(12000, 14400))
+    assert counts["order_lines"] == len(lines) and counts["customers_truth"] == 2400
+    sales = lines[~lines["Invoice"].str.startswith("C")]
+    buyers = sales[sales["Customer ID"] != ""].groupby("Invoice")["Customer ID"].nunique()
+    assert (buyers == 1).all()  # no invoice number reused by another slice's customer
+    refunds = lines[lines["Invoice"].str.startswith("C")]
+    numbers = refunds["Invoice"].str[1:]
+    cancels = numbers.isin(set(sales["Invoice"]))
+    assert (numbers[~cancels].astype(int) >= 100_000_000).all()  # returns clear of every order number
+    per_refund = refunds[~cancels].groupby("Invoice").size()
+    assert (per_refund == 1).all()  # one line per return, across slices too
+    assert set(sliced["events"]["customer_id"]) <= set(truth["customer_id"])
+
+
+def test_a_sliced_shop_has_one_catalogue_and_the_same_shape(sliced_shop):
+    _, whole, sliced, folder = sliced_shop
+    pd.testing.assert_frame_equal(sliced["products"], whole["products"])
+    assert len(sliced["order_lines"]) == pytest.approx(len(whole["order_lines"]), rel=0.1)
+    manifest = __import__("json").loads((folder / "manifest.json").read_text())
+    assert manifest["last_order_ts"] == str(pd.to_datetime(sliced["order_lines"]["InvoiceDate"]).max())
