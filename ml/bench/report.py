@@ -159,24 +159,23 @@ def scaling_table(results: dict) -> list[str]:
     sizes = [s for s in results["sizes"] if s["stages"]]
     if len(sizes) < 2:
         return ["(one size only: run with several `--customers` values to see how time and memory grow)"]
-    first, last = sizes[0], sizes[-1]
     head = " / ".join(f"{s['customers']:,}" for s in sizes)
-    lines = [f"Wall s, CPU s and peak MiB at each size; growth exponent b of value ∝ customers^b from "
-             f"{first['customers']:,} to {last['customers']:,} customers (1.0 = linear).", "",
-             f"| stage | wall s at {head} | CPU s at {head} | peak MiB at {head} | b (wall) | b (CPU) | b (memory) |",
-             "|---|---|---|---|---:|---:|---:|"]
-    names = [s["stage"] for s in first["stages"]]
+    lines = ["Wall s, CPU s and peak MiB at each size (– where a size did not run the stage); growth exponent b "
+             "of value ∝ customers^b between the smallest and the largest size that ran it (1.0 = linear).", "",
+             f"| stage | wall s at {head} | CPU s at {head} | peak MiB at {head} | b (wall) | b (CPU) | b (memory) | b over |",
+             "|---|---|---|---|---:|---:|---:|---|"]
+    names = list(dict.fromkeys(s["stage"] for size in sizes for s in size["stages"]))
     for name in names:
         per = [_stages(s).get(name) for s in sizes]
-        if any(p is None or not p["ok"] for p in per):
+        per = [p if p and p["ok"] else None for p in per]
+        measured = [(s["customers"], p) for s, p in zip(sizes, per) if p]
+        if len(measured) < 2:
             continue
-        walls = " / ".join(_num(p["wall_s"]) for p in per)
-        cpus = " / ".join(_num(p["cpu_s"]) for p in per)
-        peaks = " / ".join(_num(p["peak_rss_mib"], 0) for p in per)
-        bt = growth_exponent(first["customers"], per[0]["wall_s"], last["customers"], per[-1]["wall_s"])
-        bc = growth_exponent(first["customers"], per[0]["cpu_s"], last["customers"], per[-1]["cpu_s"])
-        bm = growth_exponent(first["customers"], per[0]["peak_rss_mib"], last["customers"], per[-1]["peak_rss_mib"])
-        lines.append(f"| {name} | {walls} | {cpus} | {peaks} | {_num(bt)} | {_num(bc)} | {_num(bm)} |")
+        (n1, a), (n2, b) = measured[0], measured[-1]
+        cells = [" / ".join(_num(p[key], digits) if p else "–" for p in per)
+                 for key, digits in (("wall_s", 2), ("cpu_s", 2), ("peak_rss_mib", 0))]
+        exponents = [_num(growth_exponent(n1, a[key], n2, b[key])) for key in ("wall_s", "cpu_s", "peak_rss_mib")]
+        lines.append(f"| {name} | {' | '.join(cells)} | {' | '.join(exponents)} | {n1:,}→{n2:,} |")
     return lines
 
 
@@ -214,6 +213,11 @@ def render(results: dict) -> str:
         out += [f"### Every stage at {size['customers']:,} customers ({counts}; as of {size.get('as_of', '–')})", "",
                 f"`{size.get('command', results.get('command', ''))}`, finished {size.get('finished_at', '–')}, "
                 f"load average at its start {size.get('load_average_at_start', '–')} (2 cores).", ""]
+        for again in size.get("remeasured", []):
+            out += [f"Measured again by `{again['command']}` (finished {again['finished_at']}): "
+                    f"{', '.join(again['stages'])}.", ""]
+        if size.get("stages_only"):
+            out += ["Only the data-path stages were run at this size (no mart writes, training or DAG run).", ""]
         out += stage_table(size) + [""]
     return "\n".join(out)
 
@@ -285,14 +289,31 @@ def finish(results: dict, command: str, machine: dict) -> dict:
 
 
 def merge(earlier: dict | None, latest: dict) -> dict:
-    """The latest run, plus the sizes of an earlier run it did not measure again (with their own command)."""
+    """The latest run, plus the sizes of an earlier run it did not measure again (with their own command).
+
+    A size the latest run measured only in part (`--stages`) keeps the earlier run's other stages;
+    the stages measured again replace theirs, and the size says which and by what command.
+    """
     if not earlier:
         return latest
-    measured = {s["customers"] for s in latest["sizes"]}
-    kept = [s for s in earlier.get("sizes", []) if s["customers"] not in measured]
+    before = {s["customers"]: s for s in earlier.get("sizes", [])}
+    sizes = []
+    for size in latest["sizes"]:
+        old = before.pop(size["customers"], None)
+        sizes.append(_merge_stages(old, size) if old and size.get("stages_only") else size)
     combined = dict(latest)
-    combined["sizes"] = sorted(kept + latest["sizes"], key=lambda s: s["customers"])
+    combined["sizes"] = sorted(list(before.values()) + sizes, key=lambda s: s["customers"])
     return combined
+
+
+def _merge_stages(old: dict, partial: dict) -> dict:
+    fresh = {s["stage"]: s for s in partial["stages"]}
+    size = dict(old)
+    size["stages"] = [fresh.pop(s["stage"], s) for s in old["stages"]] + list(fresh.values())
+    size["remeasured"] = [*old.get("remeasured", []), {"stages": [s["stage"] for s in partial["stages"]],
+                          "command": partial.get("command"), "finished_at": partial.get("finished_at"),
+                          "shop": partial.get("shop")}]
+    return size
 
 
 def load_results(path: str | Path) -> dict | None:

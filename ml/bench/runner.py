@@ -26,6 +26,9 @@ DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # implicit's ALS at the settings this project uses by default; the reference run uses the same two.
 ALS_FACTORS, ALS_ITERATIONS = 64, 15
 RECOMMENDER_FITS = ("als", "implicit_reference", "item_cosine")
+# The stages that only move data: `--stages` measures a prefix of these (e.g. at 1M customers,
+# where training every family would take hours on 2 cores).
+DATA_PATH = ("ingest", "validate", "publish", "features_sql", "features_pandas")
 
 
 @dataclass
@@ -43,6 +46,12 @@ class BenchConfig:
     stage_timeout_s: float | None = None
     budget_s: float | None = None  # past this, the running stage is killed and later ones are skipped
     memory_limit_mib: float | None = 16 * 1024  # a stage past this is killed (the machine is shared)
+    stages: list[str] | None = None  # only these data-path stages (and what they need before them)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.stages or ()) - set(DATA_PATH))
+        if unknown:
+            raise ValueError(f"--stages: {', '.join(unknown)} not among {', '.join(DATA_PATH)}")
 
 
 def recommender_available() -> tuple[bool, str]:
@@ -131,6 +140,8 @@ def run_benchmark(config: BenchConfig, log: Callable[[str], None] = print,
         results["postgres_database"] = postgres.name
         for customers in config.sizes:
             entry = {"customers": customers, "as_of": None, "shop": {}, "stages": []}
+            if config.stages:
+                entry["stages_only"] = list(config.stages)
             results["sizes"].append(entry)
             _run_size(entry, config, postgres.url, available, log, lambda: progress and progress(results), deadline)
     return results
@@ -170,7 +181,13 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
         entry["shop"] = generated.info
         entry["as_of"] = as_of = as_of_from_manifest(shop).isoformat()
         common = {"shop": str(shop), "as_of": as_of}
-        for name in ("ingest", "validate", "publish", "features_sql", "features_pandas"):
+        if config.stages:  # each stage needs the ones before it, so they run (and are measured) too
+            last = max(DATA_PATH.index(name) for name in config.stages)
+            for name in DATA_PATH[:last + 1]:
+                if not stage(name, common).ok:
+                    break
+            return
+        for name in DATA_PATH:
             stage(name, common)
         _mart_writes(stage, customers, as_of, workspace, pg_url, config)
         if with_recommender:

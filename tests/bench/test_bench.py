@@ -139,3 +139,38 @@ def test_harness_runs_on_a_tiny_shop_and_reports_every_stage(state_home, tmp_pat
     run = mlflow.get_run(run_id)
     assert mlflow.get_experiment(run.info.experiment_id).name == "valueflow-benchmarks"
     assert "features_sql.n300.wall_s" in run.data.metrics
+
+
+def test_a_partial_run_replaces_only_its_stages_and_says_so():
+    def stage(name, wall):
+        return {"stage": name, "ok": True, "wall_s": wall, "cpu_s": wall, "peak_rss_mib": 100.0, "info": {}}
+
+    earlier = {"sizes": [{"customers": 10, "stages": [stage("generate", 1.0), stage("ingest", 9.0), stage("train:x", 5.0)],
+                          "command": "python -m ml bench --customers 10"}]}
+    latest = {"sizes": [{"customers": 10, "stages_only": ["ingest"], "stages": [stage("generate", 1.5), stage("ingest", 3.0)],
+                         "command": "python -m ml bench --customers 10 --stages ingest --merge", "finished_at": "now",
+                         "shop": {"order_lines": 7}},
+                        {"customers": 1000, "stages_only": ["ingest"], "stages": [stage("generate", 9.0), stage("ingest", 30.0)]}]}
+    merged = report.merge(earlier, latest)
+    small, big = merged["sizes"]
+    assert [(s["stage"], s["wall_s"]) for s in small["stages"]] == [("generate", 1.5), ("ingest", 3.0), ("train:x", 5.0)]
+    assert small["command"] == "python -m ml bench --customers 10"
+    assert small["remeasured"][0]["stages"] == ["generate", "ingest"]
+    assert big["stages_only"] == ["ingest"]
+    table = "\n".join(report.scaling_table(merged))
+    assert "| ingest | 3.00 / 30.00 |" in table and "10→1,000" in table
+    assert "train:x" not in table  # one size only: no growth to show
+
+
+def test_stages_outside_the_data_path_are_refused():
+    with pytest.raises(ValueError, match="train:x not among"):
+        BenchConfig(sizes=[10], stages=["ingest", "train:x"])
+
+
+@pytest.mark.integration
+def test_a_stages_run_measures_the_data_path_up_to_the_last_stage_asked(state_home, tmp_path):
+    config = BenchConfig(sizes=[200], workdir=tmp_path / "bench", stages=["validate"], pg_admin_url=None)
+    (size,) = run_benchmark(config, log=lambda line: None)["sizes"]
+    assert [s["stage"] for s in size["stages"]] == ["generate", "ingest", "validate"]
+    assert all(s["ok"] for s in size["stages"]) and size["stages_only"] == ["validate"]
+    assert size["stages"][1]["info"]["order_lines"] == size["shop"]["order_lines"]
