@@ -23,6 +23,14 @@ def warehouse_url() -> str:
     return os.environ.get("AIRFLOW_CONN_WAREHOUSE") or f"duckdb:///{state_dir() / 'warehouse.duckdb'}"
 
 
+def duckdb_memory_limit() -> str:
+    """DuckDB's buffer limit per connection; past it, sorts, windows and joins spill to disk.
+
+    DuckDB's own default is 80% of the machine's memory, which several task processes would share.
+    """
+    return os.environ.get("VALUEFLOW_DUCKDB_MEMORY_LIMIT", "4GB")
+
+
 def mlflow_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
 

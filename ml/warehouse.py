@@ -103,7 +103,7 @@ class Warehouse:
                 from pathlib import Path
 
                 Path(self.location.target).parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(self.location.target)
+            self._con = duckdb.connect(self.location.target, config={"memory_limit": settings.duckdb_memory_limit()})
         else:
             import psycopg
 

@@ -88,3 +88,11 @@ def test_urls_choose_the_dialect():
     assert WarehouseLocation.parse("postgres://u@h:5432/db").dialect == "postgres"
     with pytest.raises(WarehouseError, match="neither duckdb"):
         WarehouseLocation.parse("mysql://x")
+
+
+def test_duckdb_memory_is_capped_by_the_setting(monkeypatch):
+    from ml.warehouse import Warehouse
+
+    assert Warehouse("duckdb:///:memory:").scalar("SELECT current_setting('memory_limit')") == "3.7 GiB"  # 4GB default
+    monkeypatch.setenv("VALUEFLOW_DUCKDB_MEMORY_LIMIT", "512MB")
+    assert Warehouse("duckdb:///:memory:").scalar("SELECT current_setting('memory_limit')") == "488.2 MiB"
