@@ -174,3 +174,14 @@ def test_a_stages_run_measures_the_data_path_up_to_the_last_stage_asked(state_ho
     assert [s["stage"] for s in size["stages"]] == ["generate", "ingest", "validate"]
     assert all(s["ok"] for s in size["stages"]) and size["stages_only"] == ["validate"]
     assert size["stages"][1]["info"]["order_lines"] == size["shop"]["order_lines"]
+
+
+def test_dag_task_table_rows_have_as_many_cells_as_its_header():
+    def size(customers, seconds):
+        dag = {"stage": "dag_run", "ok": True, "wall_s": seconds, "cpu_s": seconds, "peak_rss_mib": 1.0,
+               "info": {"tasks": {"ingest_orders.stage_export": seconds / 10}}}
+        return {"customers": customers, "stages": [dag]}
+
+    lines = report.dag_tasks_table({"sizes": [size(10, 100.0), size(100, 900.0)]})
+    assert {line.count("|") for line in lines} == {3}
+    assert "| ingest_orders.stage_export | 10.00 / 90.00 |" in lines
