@@ -63,6 +63,33 @@ def test_a_frame_that_does_not_fit_the_table_is_refused_and_nothing_changes(wh):
     assert wh.row_count("marts.t") == 2
 
 
+def test_columns_are_matched_by_name_and_missing_ones_stay_null(wh):
+    wh.replace_partition("marts.t", scores(2, D1), {"as_of_date": D1})
+    reordered = scores(2, D2, 5.0)[["as_of_date", "score", "customer_id"]]
+    wh.replace_partition("marts.t", reordered, {"as_of_date": D2})
+    got = wh.query("SELECT customer_id, score, note FROM marts.t WHERE as_of_date = '2024-01-08' ORDER BY 1")
+    assert got["customer_id"].tolist() == ["c0", "c1"] and got["score"].tolist() == [5.0, 5.0]
+    assert got["note"].isna().all()
+
+
+def test_a_streamed_write_holds_one_chunk_not_the_whole_input(warehouse):
+    import pyarrow as pa
+
+    chunk_bytes = 1 << 20
+
+    def chunks():
+        for i in range(40):
+            yield pd.DataFrame({"customer_id": [f"{i}-{j}-" + "x" * 1000 for j in range(chunk_bytes // 1000)]})
+
+    baseline = pa.total_allocated_bytes()
+    with warehouse.transaction():
+        warehouse.replace_table("raw.big", chunks())
+        # Still inside the transaction: DuckDB must not keep earlier chunks' Arrow buffers alive.
+        held = pa.total_allocated_bytes() - baseline
+    assert warehouse.row_count("raw.big") == 40 * (chunk_bytes // 1000)
+    assert held < 5 * chunk_bytes, f"{held / chunk_bytes:.0f} chunks of Arrow memory held until COMMIT"
+
+
 def test_query_batches_streams_while_writing(wh):
     wh.replace_table("features.src", scores(10, D1))
     written = wh.replace_partition("marts.t", (b.assign(score=b["score"] * 3) for b in
