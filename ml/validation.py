@@ -238,11 +238,12 @@ def staged_batches(wh: Warehouse, table: str, keys: list[str], batch_rows: int |
     if not keys:
         yield from wh.query_batches(f"SELECT * FROM {table}", batch_rows)
         return
+    # One pass sorted by bucket (the warehouse sorts out of core), not one scan per bucket: at 1M
+    # customers that is 64 scans of the order lines and 125 of the events.
     bucket = wh.hash_bucket_sql(keys, parts)
-    for part in range(parts):
-        frame = wh.query(f"SELECT * FROM {table} WHERE {bucket} = {part}")
-        if not frame.empty:
-            yield frame
+    order = ", ".join(keys)
+    yield from wh.query_runs(f"SELECT *, {bucket} AS valueflow_bucket FROM {table} ORDER BY valueflow_bucket, {order}",
+                             "valueflow_bucket")
 
 
 def record_outcome(wh: Warehouse, outcome: SuiteOutcome, as_of: dt.date, run_id: str) -> None:

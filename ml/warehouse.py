@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -184,6 +185,35 @@ class Warehouse:
             if reader_wh is not self:
                 reader_wh.close()
 
+    def query_runs(self, sql: str, column: str, fetch_rows: int = 100_000) -> Iterator[pd.DataFrame]:
+        """Stream a SELECT ordered by `column`: one frame per run of equal `column` values (column dropped).
+
+        One ordered pass instead of one scan per value; memory holds one run and one fetch.
+        """
+        reader_wh = Warehouse(self.url) if self.location.target != ":memory:" else self
+        try:
+            if reader_wh.dialect == "duckdb":
+                yield from _arrow_runs(reader_wh._con.sql(sql).to_arrow_reader(fetch_rows), column)
+                return
+            with reader_wh._con.transaction(), reader_wh._con.cursor(name="valueflow_runs") as cur:
+                cur.itersize = fetch_rows
+                cur.execute(sql)
+                position = [d.name for d in cur.description].index(column)
+                columns = [d for i, d in enumerate(cur.description) if i != position]
+                run, current = [], None
+                while rows := cur.fetchmany(fetch_rows):
+                    for row in rows:
+                        if run and row[position] != current:
+                            yield _frame_from_rows(run, columns)
+                            run = []
+                        current = row[position]
+                        run.append(row[:position] + row[position + 1:])
+                if run:
+                    yield _frame_from_rows(run, columns)
+        finally:
+            if reader_wh is not self:
+                reader_wh.close()
+
     def hash_bucket_sql(self, columns: list[str], buckets: int) -> str:
         """An SQL expression putting each row in bucket 0..buckets-1 by a hash of `columns` (nulls included)."""
         text = " || '|' || ".join(f"coalesce(CAST({_ident(c)} AS TEXT), '')" for c in columns)
@@ -308,6 +338,30 @@ def sql_literal(value: Any) -> str:
 
 
 _PG_FLOAT_TYPES = {700, 701, 1700}  # float4, float8, numeric
+
+
+def _arrow_runs(reader, column: str) -> Iterator[pd.DataFrame]:
+    """Frames of consecutive equal `column` values from an ordered Arrow stream."""
+    pending: list[pa.RecordBatch] = []
+    for batch in reader:
+        keys = batch.column(column).to_numpy(zero_copy_only=False)
+        if pending:
+            carried = pending[-1].column(column)[-1].as_py()
+            if len(keys) and keys[0] != carried:
+                yield _run_frame(pending, column)
+                pending = []
+        starts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist()] if len(keys) else []
+        for start, end in zip(starts, starts[1:]):
+            yield _run_frame(pending + [batch.slice(start, end - start)], column)
+            pending = []
+        if starts:
+            pending.append(batch.slice(starts[-1]))
+    if pending:
+        yield _run_frame(pending, column)
+
+
+def _run_frame(batches: list[pa.RecordBatch], column: str) -> pd.DataFrame:
+    return _normalise(pa.Table.from_batches(batches).drop_columns([column]).to_pandas())
 
 
 def _frame_from_rows(rows, description) -> pd.DataFrame:

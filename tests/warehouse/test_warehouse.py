@@ -99,6 +99,15 @@ def test_query_batches_streams_while_writing(wh):
     assert wh.query("SELECT sum(score) AS s FROM marts.t")["s"].iloc[0] == 30.0
 
 
+def test_query_runs_yields_one_frame_per_value_across_fetches(wh):
+    keys = [0, 0, 0, 1, 3, 3, 3, 3, 7]
+    wh.replace_table("raw.keyed", pd.DataFrame({"k": keys, "v": range(len(keys)), "s": [f"r{i}" for i in range(len(keys))]}))
+    runs = list(wh.query_runs("SELECT * FROM raw.keyed ORDER BY k, v", "k", fetch_rows=2))
+    assert [r["v"].tolist() for r in runs] == [[0, 1, 2], [3], [4, 5, 6, 7], [8]]
+    assert all(list(r.columns) == ["v", "s"] for r in runs)
+    assert runs[2]["s"].tolist() == ["r4", "r5", "r6", "r7"]
+
+
 def test_user_features_are_identical_on_both_dialects(warehouse, pg_warehouse):
     rows = [("1", "A", 2, 10.0, "2024-01-01 10:00", "c1"), ("2", "K", 1, 4.5, "2024-02-03 11:00", "c1"),
             ("C3", "A", -1, 10.0, "2024-02-04 09:00", "c1"), ("4", "K", 3, 4.5, "2023-05-10 12:00", "c2")]
