@@ -175,11 +175,29 @@ def sequences_from_weekly(weekly: pd.DataFrame, customers, weeks: int = WEEKS) -
     return out
 
 
-def read_examples(wh, as_of, origin, customers: tuple[str, str] | None = None, weeks: int = WEEKS) -> Examples:
-    """Examples at one origin of the as-of partition; `customers=(first, last)` reads a chunk only."""
+def sample_predicate(partition: str, max_customers: int) -> str:
+    """SQL predicate keeping at most `max_customers` customers of `partition` (a WHERE clause over
+    STATIC_TABLE): those with the smallest md5(customer_id). md5 reads the same hex in DuckDB and
+    PostgreSQL, so both dialects and every read (training, evaluation, a later re-score) keep the
+    same customers, and a customer kept at one origin is kept at every origin where it is active."""
+    return (f"customer_id IN (SELECT customer_id FROM {STATIC_TABLE} WHERE {partition} "
+            f"ORDER BY md5(customer_id), customer_id LIMIT {int(max_customers)})")
+
+
+def count_customers(wh, as_of, origin) -> int:
+    """Customers active at `origin` in the as-of partition (before any sampling)."""
+    return wh.row_count(STATIC_TABLE, f"as_of_date = {_date(as_of)} AND origin_date = {_date(origin)}")
+
+
+def read_examples(wh, as_of, origin, customers: tuple[str, str] | None = None, weeks: int = WEEKS,
+                  max_customers: int | None = None) -> Examples:
+    """Examples at one origin of the as-of partition; `customers=(first, last)` reads a chunk only,
+    `max_customers` a deterministic hash sample (`sample_predicate`) so memory stops growing with the shop."""
     where = f"as_of_date = {_date(as_of)} AND origin_date = {_date(origin)}"
     if customers:
         where += f" AND customer_id BETWEEN {sql_literal(str(customers[0]))} AND {sql_literal(str(customers[1]))}"
+    if max_customers is not None:
+        where += f" AND {sample_predicate(where, max_customers)}"
     static = wh.query(f"SELECT customer_id, {', '.join(STATIC_FEATURES)}, label FROM {STATIC_TABLE} "
                       f"WHERE {where} ORDER BY customer_id")
     weekly = wh.query(f"SELECT customer_id, week_lag, {', '.join(CHANNELS)} FROM {WEEKLY_TABLE} WHERE {where}")
@@ -201,4 +219,4 @@ def has_origin(wh, as_of, origin) -> bool:
     """Whether the as-of partition holds the slice of `origin` (the scoring slice when origin == D)."""
     if not wh.table_exists(STATIC_TABLE):
         return False
-    return wh.row_count(STATIC_TABLE, f"as_of_date = {_date(as_of)} AND origin_date = {_date(origin)}") > 0
+    return count_customers(wh, as_of, origin) > 0

@@ -1,4 +1,4 @@
-"""The propensity family's time layout and its choice between model kinds (no warehouse needed)."""
+"""The propensity family: its time layout, its choice between model kinds and its capped reads."""
 import datetime as dt
 import math
 
@@ -34,3 +34,29 @@ def test_choice_prefers_the_simplest_kind_within_one_standard_error():
     assert _choose(small) == "logistic"
     assert _choose({**small, "logistic": candidate(0.70, 200)}) == "lightgbm"
     assert _choose({**small, "logistic": candidate(math.nan, 200)}) == "lightgbm"
+
+
+def test_training_and_holdout_reads_are_capped_and_the_holdout_sample_is_stable(warehouse, monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from ml.families import propensity
+    from tests.unit.propensity_shop import make_shop
+
+    as_of = dt.date(2025, 4, 1)
+    lines, _ = make_shop(300, seed=3)
+    warehouse.replace_table("raw.products", pd.DataFrame({"product_id": ["P00"], "description": "x",
+                                                          "category": "c", "unit_price": 1.0}))
+    warehouse.replace_table("raw.order_lines", lines)
+    propensity.build_features(warehouse, as_of)
+    uncapped = propensity._read_training(warehouse, as_of)
+    monkeypatch.setattr(propensity, "TRAIN_MAX_CUSTOMERS_PER_ORIGIN", 30)
+    monkeypatch.setattr(propensity, "HOLDOUT_MAX_CUSTOMERS", 40)
+    capped = propensity._read_training(warehouse, as_of)
+    per_origin = pd.Series(capped.origins).value_counts()
+    assert per_origin.max() == 30 and len(per_origin) == len(np.unique(uncapped.origins))
+    assert len(capped) < len(uncapped)
+    holdout = propensity._read_holdout(warehouse, as_of)
+    assert len(holdout) == 40
+    # evaluate() re-reads the holdout: it must be the very same customers train() measured
+    assert holdout.inputs["customer_id"].tolist() == propensity._read_holdout(warehouse, as_of).inputs["customer_id"].tolist()

@@ -58,3 +58,27 @@ def test_rows_on_or_after_as_of_change_no_partition(wh):
 def test_origins_whose_labels_reach_the_as_of_date_are_refused(wh):
     with pytest.raises(ValueError, match="past the as-of date"):
         write_propensity_features(wh, D, [D - pd.Timedelta(days=10)])
+
+
+def test_a_capped_read_keeps_the_same_hash_sample_in_both_dialects_and_every_read(wh):
+    import hashlib
+
+    lines, events = make_shop(80, seed=5, with_events=True)
+    wh.replace_table("raw.products", pd.DataFrame({"product_id": ["P00"], "description": "x", "category": "c",
+                                                   "unit_price": 1.0}))
+    wh.replace_table("raw.order_lines", lines)
+    wh.replace_table("raw.events", events)
+    write_propensity_features(wh, D, ORIGINS)
+    origin = ORIGINS[0]
+    full = read_examples(wh, D, origin)
+    assert len(full) > 30
+    sample = read_examples(wh, D, origin, max_customers=25)
+    ids = sorted(full.inputs["customer_id"], key=lambda c: hashlib.md5(c.encode()).hexdigest())[:25]
+    # the smallest md5s, whatever the dialect: PostgreSQL and DuckDB agree with Python's md5
+    assert sorted(sample.inputs["customer_id"]) == sorted(ids)
+    # a sampled customer's inputs and label are exactly those of the full read
+    kept = full.inputs["customer_id"].isin(ids).to_numpy()
+    pd.testing.assert_frame_equal(sample.inputs, full.inputs[kept].reset_index(drop=True))
+    np.testing.assert_array_equal(sample.labels, full.labels[kept])
+    # a cap above the active count keeps everyone
+    assert len(read_examples(wh, D, origin, max_customers=10_000)) == len(full)
