@@ -57,7 +57,7 @@ class BenchConfig:
 def recommender_available() -> tuple[bool, str]:
     """Whether the recommender family's code (ml.recommend) is present with the names the harness uses."""
     wanted = {"ml.recommend.config": ["RecommenderConfig"], "ml.recommend.interactions":
-              ["InteractionMatrix", "build_matrix", "interactions_sql"], "ml.recommend.models": ["fit_model"]}
+              ["InteractionMatrix", "read_matrix", "interactions_sql"], "ml.recommend.models": ["fit_model"]}
     for module_name, names in wanted.items():
         try:
             module = importlib.import_module(module_name)

@@ -229,21 +229,28 @@ def _to_sql(wh, frame, out: dict) -> int:
 
 
 # -- recommender: this project's ALS vs implicit's reference settings vs item-item cosine ---------
+BENCH_INTERACTIONS = "features.bench_interactions"
+
+
 def recommender_matrix(args: dict) -> dict:
     """Build the recommender's user x item matrix from the warehouse and save it for the fits."""
     import scipy.sparse as sp
 
     from ml.data import has_events
     from ml.recommend.config import RecommenderConfig
-    from ml.recommend.interactions import build_matrix, interactions_sql
+    from ml.recommend.interactions import interactions_sql, read_matrix
     from ml.warehouse import connect
 
     config = RecommenderConfig()
     as_of = _as_of(args)
     out: dict = {}
+    # as the family does: the SQL aggregates in the warehouse, the matrix is streamed out of a table
     with connect() as wh, timed(out):
-        frame = wh.query(interactions_sql(as_of, config, has_events(wh)))
-        matrix = build_matrix(frame, as_of, config)
+        wh.execute("CREATE SCHEMA IF NOT EXISTS features")
+        wh.execute(f"DROP TABLE IF EXISTS {BENCH_INTERACTIONS}")
+        wh.execute(f"CREATE TABLE {BENCH_INTERACTIONS} AS {interactions_sql(as_of, config, has_events(wh))}")
+        matrix = read_matrix(wh, BENCH_INTERACTIONS, "TRUE", as_of, config)
+        wh.execute(f"DROP TABLE {BENCH_INTERACTIONS}")
     sp.save_npz(args["matrix"], matrix.weights.tocsr())
     out["info"] = {"users": int(matrix.shape[0]), "items": int(matrix.shape[1]), "nnz": int(matrix.weights.nnz)}
     return out

@@ -22,16 +22,16 @@ import pandas as pd
 from ml.data import has_events
 from ml.families.base import Evaluation, ModelFamily, ModelRef
 from ml.recommend.config import RecommenderConfig
-from ml.recommend.evaluation import Split, evaluate_model, make_split
+from ml.recommend.evaluation import Split, evaluate_model, split_from_matrix
 from ml.recommend.fallback import fallback_recommendations
 from ml.recommend.interactions import (
     INTERACTION_COLUMNS,
     InteractionMatrix,
     active_items_sql,
     among,
-    build_matrix,
     holdout_sql,
     interactions_sql,
+    read_matrix,
 )
 from ml.recommend.models import fit_model
 from ml.recommend.recommender import Recommender
@@ -87,18 +87,15 @@ def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
 
 
 # -- reading splits ------------------------------------------------------------------------------
-def _interactions(wh: Warehouse, cutoff: dt.date) -> pd.DataFrame:
-    frame = wh.query(
-        f"SELECT customer_id, product_id, weight, last_purchase_date FROM {INTERACTIONS} "
-        f"WHERE as_of_date = {_date(cutoff)}"
-    )
-    if frame.empty:
+def _interaction_matrix(wh: Warehouse, cutoff: dt.date, config: RecommenderConfig) -> InteractionMatrix:
+    matrix = read_matrix(wh, INTERACTIONS, f"as_of_date = {_date(cutoff)}", cutoff, config)
+    if matrix.shape[0] == 0:
         raise RuntimeError(
             f"{INTERACTIONS} has no rows for as_of_date {cutoff}: either build_features has not run for "
             f"this as-of date, or the shop has no customer purchases before {cutoff} (training needs "
             f"history before D - 2 x horizon_days)"
         )
-    return frame
+    return matrix
 
 
 def _active_products(wh: Warehouse, as_of: dt.date, config: RecommenderConfig) -> list[str]:
@@ -107,12 +104,11 @@ def _active_products(wh: Warehouse, as_of: dt.date, config: RecommenderConfig) -
 
 
 def _split(wh: Warehouse, cutoff: dt.date, end: dt.date, config: RecommenderConfig) -> Split:
-    return make_split(
-        _interactions(wh, cutoff),
+    return split_from_matrix(
+        _interaction_matrix(wh, cutoff, config),
         wh.query(holdout_sql(cutoff, end)),
         _active_products(wh, cutoff, config),
         cutoff,
-        config,
     )
 
 
@@ -143,7 +139,7 @@ def training_inputs(
     cuts = config.cutoffs(as_of)
     validation = _split(wh, cuts["validation"], cuts["test"], config)
     test = _split(wh, cuts["test"], as_of, config)
-    final = build_matrix(_interactions(wh, as_of), as_of, config)
+    final = _interaction_matrix(wh, as_of, config)
     final_allowed = among(final.items, _active_products(wh, as_of, config))
     return validation, test, final, final_allowed
 

@@ -40,9 +40,12 @@ def make_split(
     config: RecommenderConfig,
 ) -> Split:
     """Assemble one backtest from the interaction rows at `cutoff` and the purchases after it."""
-    train = build_matrix(interactions, cutoff, config)
-    allowed = among(train.items, active_products)
-    return Split(cutoff, train, build_relevance(holdout, train), allowed)
+    return split_from_matrix(build_matrix(interactions, cutoff, config), holdout, active_products, cutoff)
+
+
+def split_from_matrix(train: InteractionMatrix, holdout: pd.DataFrame, active_products, cutoff: dt.date) -> Split:
+    """One backtest from a training matrix already built (e.g. streamed from the warehouse)."""
+    return Split(cutoff, train, build_relevance(holdout, train), among(train.items, active_products))
 
 
 def recommend_rows(

@@ -281,3 +281,42 @@ def test_among_compares_ids_as_strings():
     assert among(ids, ["b", 10, "zzz"]).tolist() == [True, False, False, True]
     assert among(ids, []).tolist() == [False] * 4
     assert among(np.array([], dtype=object), ["a"]).tolist() == []
+
+
+def assert_same_matrix(got, want):
+    assert got.users.tolist() == want.users.tolist() and got.items.tolist() == want.items.tolist()
+    assert got.weights.has_canonical_format and got.weights.dtype == np.float32
+    np.testing.assert_array_equal(got.weights.toarray(), want.weights.toarray())
+    np.testing.assert_array_equal(got.recent.toarray(), want.recent.toarray())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_matrix_assembled_from_batches_equals_the_one_built_from_the_whole_frame(seed):
+    from ml.recommend.interactions import assemble_matrix
+
+    frame = random_interactions(seed)
+    frame["last_purchase_date"] = pd.to_datetime(frame["last_purchase_date"])
+    config = RecommenderConfig(recent_days=30)
+    whole = build_matrix(frame, AS_OF, config)
+    # repeated pairs land in different batches and must still be summed
+    batches = (frame.iloc[i:i + 37] for i in range(0, len(frame), 37))
+    assembled = assemble_matrix(batches, whole.users[::-1], whole.items, AS_OF, config)
+    assert_same_matrix(assembled, whole)
+    assert assembled.weights.nnz < len(frame.dropna(subset=["customer_id", "product_id"]))  # duplicates were summed
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+def test_read_matrix_streams_one_partition_out_of_the_warehouse(request, dialect):
+    from ml.recommend.interactions import read_matrix
+
+    wh = request.getfixturevalue("warehouse" if dialect == "duckdb" else "pg_warehouse")
+    frame = random_interactions(4)
+    frame["last_purchase_date"] = pd.to_datetime(frame["last_purchase_date"]).dt.date
+    other = random_interactions(5).assign(last_purchase_date=None)
+    table = pd.concat([frame.assign(as_of_date=AS_OF), other.assign(as_of_date=dt.date(2023, 1, 1))])
+    wh.replace_table("features.some_interactions", table)
+    config = RecommenderConfig(recent_days=30)
+    got = read_matrix(wh, "features.some_interactions", f"as_of_date = {date_literal(AS_OF)}", AS_OF, config,
+                      batch_rows=50)
+    want = build_matrix(frame.assign(last_purchase_date=pd.to_datetime(frame["last_purchase_date"])), AS_OF, config)
+    assert_same_matrix(got, want)
