@@ -56,11 +56,13 @@ def _cpu_seconds() -> float:
 
 def run_stage(stage: str, args: dict, env: dict[str, str], cwd: str | Path | None = None, label: str | None = None,
               timeout_s: float | None = None, memory_limit_mib: float | None = None,
-              log: Callable[[str], None] = print) -> Measurement:
+              log: Callable[[str], None] = print, timeout_cause: str = "the stage time limit") -> Measurement:
     """Run `stage` (a name in `ml.bench.stages.STAGES`) in a child process; never raises for stage errors.
 
     A child past `timeout_s`, or whose process tree holds more than `memory_limit_mib` resident (sampled
     every 0.1 s), is killed with its whole process group, so a runaway size cannot starve the machine.
+    A killed stage's error says why (`timeout_cause`, e.g. the run's --budget-min), not the last line
+    the child happened to print.
     """
     label = label or stage
     with tempfile.TemporaryDirectory(prefix="valueflow-bench-") as tmp:
@@ -71,7 +73,7 @@ def run_stage(stage: str, args: dict, env: dict[str, str], cwd: str | Path | Non
         started = time.perf_counter()
         child = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, start_new_session=True)
-        status, usage, output = _reap(child, timeout_s, memory_limit_mib)
+        status, usage, output, killed = _reap(child, timeout_s, memory_limit_mib, timeout_cause)
         child.returncode = os.waitstatus_to_exitcode(status)
         process_wall = time.perf_counter() - started
         peak_mib = usage.ru_maxrss / 1024  # kilobytes on Linux
@@ -80,7 +82,7 @@ def run_stage(stage: str, args: dict, env: dict[str, str], cwd: str | Path | Non
         tail = "\n".join(output.strip().splitlines()[-15:])
         log(f"[bench] {label} FAILED (exit {child.returncode})\n{tail}")
         return Measurement(label, False, peak_rss_mib=round(peak_mib, 1), process_wall_s=round(process_wall, 2),
-                           error=(tail.splitlines() or ["no output"])[-1][:300])
+                           error=killed or (tail.splitlines() or ["no output"])[-1][:300])
     info = result.get("info", {})
     measurement = Measurement(label, True, result["wall_s"], result["cpu_s"], round(peak_mib, 1),
                               round(process_wall, 2), info)
@@ -89,13 +91,15 @@ def run_stage(stage: str, args: dict, env: dict[str, str], cwd: str | Path | Non
     return measurement
 
 
-def _reap(child: subprocess.Popen, timeout_s: float | None,
-          memory_limit_mib: float | None) -> tuple[int, resource.struct_rusage, str]:
+def _reap(child: subprocess.Popen, timeout_s: float | None, memory_limit_mib: float | None,
+          timeout_cause: str) -> tuple[int, resource.struct_rusage, str, str | None]:
     """Wait for the child with wait4 (its rusage is what we measure), collecting its output meanwhile.
 
-    Past `timeout_s` or `memory_limit_mib`, the child's whole process group (its own session) is killed.
+    Past `timeout_s` or `memory_limit_mib`, the child's whole process group (its own session) is killed,
+    and the last element says why (None when it ended by itself).
     """
     lines: list[str] = []
+    killed = None
 
     def read() -> None:
         for line in child.stdout:
@@ -113,12 +117,13 @@ def _reap(child: subprocess.Popen, timeout_s: float | None,
                 break
             reason = None
             if deadline is not None and time.monotonic() > deadline:
-                reason, deadline = f"killed: still running after {timeout_s:.0f} s", None
+                reason, deadline = f"killed by {timeout_cause} after {timeout_s:.0f} s, still running", None
             elif memory_limit_mib is not None and _tree_rss_mib(child.pid) > memory_limit_mib:
                 reason, memory_limit_mib = f"killed: over the memory limit of {memory_limit_mib:.0f} MiB", None
             if reason:
                 os.killpg(child.pid, signal.SIGKILL)
                 lines.append(reason + "\n")
+                killed = reason
             time.sleep(0.1)
     except BaseException:  # interrupted: leave no stage process behind
         os.killpg(child.pid, signal.SIGKILL)
@@ -126,7 +131,7 @@ def _reap(child: subprocess.Popen, timeout_s: float | None,
         raise
     reader.join(timeout=5)
     child.stdout.close()
-    return status, usage, "".join(lines)
+    return status, usage, "".join(lines), killed
 
 
 def _tree_rss_mib(pid: int) -> float:

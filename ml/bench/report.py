@@ -73,8 +73,9 @@ def _ratio(a, b) -> str:
 
 
 def _note(stage: dict) -> str:
-    if not stage["ok"]:
-        return f"FAILED: {stage['error']}"
+    if not stage["ok"]:  # a stage stopped by the harness (budget, limit) did not fail: say what happened
+        error = str(stage["error"])
+        return error if error.startswith(("killed", "skipped")) else f"FAILED: {error}"
     info = stage.get("info") or {}
     if isinstance(info, dict) and "rows" in info and "rows_per_s" in info:
         return f"{info['rows']:,} rows, {info['rows_per_s']:,.0f} rows/s"

@@ -158,7 +158,7 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
     env = child_env(stage_home)
 
     def stage(name: str, args: dict, label: str | None = None, stage_env: dict | None = None) -> Measurement:
-        timeout = config.stage_timeout_s
+        timeout, cause = config.stage_timeout_s, "--stage-timeout-s"
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -166,9 +166,10 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
                 entry["stages"].append(m.as_dict())
                 progress()
                 return m
-            timeout = left if timeout is None else min(timeout, left)
+            if timeout is None or left < timeout:
+                timeout, cause = left, f"the run's {config.budget_s / 60:.0f}-min budget (--budget-min)"
         m = run_stage(name, args, stage_env or env, cwd=settings.REPO_ROOT, label=f"{customers}: {label or name}",
-                      timeout_s=timeout, memory_limit_mib=config.memory_limit_mib, log=log)
+                      timeout_s=timeout, memory_limit_mib=config.memory_limit_mib, log=log, timeout_cause=cause)
         m.stage = label or name
         entry["stages"].append(m.as_dict())
         progress()

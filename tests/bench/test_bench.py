@@ -185,3 +185,18 @@ def test_dag_task_table_rows_have_as_many_cells_as_its_header():
     lines = report.dag_tasks_table({"sizes": [size(10, 100.0), size(100, 900.0)]})
     assert {line.count("|") for line in lines} == {3}
     assert "| ingest_orders.stage_export | 10.00 / 90.00 |" in lines
+
+
+def test_a_stage_killed_at_its_time_limit_says_so_rather_than_quoting_its_last_output(state_home, tmp_path):
+    import os
+
+    from ml.bench.measure import run_stage
+
+    # a million-customer shop takes minutes to generate: past a 3 s limit it is killed mid-way
+    m = run_stage("generate", {"customers": 1_000_000, "seed": 7, "shop": str(tmp_path / "shop")}, dict(os.environ),
+                  timeout_s=3.0, timeout_cause="the run's 1-min budget (--budget-min)", log=lambda _: None)
+    assert not m.ok
+    assert m.error == "killed by the run's 1-min budget (--budget-min) after 3 s, still running"
+    # the report shows the kill as such, and a real failure still as FAILED
+    assert report._note(m.as_dict()) == m.error
+    assert report._note({"ok": False, "error": "ValueError: bad shop"}) == "FAILED: ValueError: bad shop"
