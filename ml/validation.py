@@ -72,7 +72,7 @@ def validate_frame(frame: pd.DataFrame, suite_name: str, as_of: dt.date, table: 
 
 
 def validate_batches(batches: Iterable[pd.DataFrame], suite_name: str, as_of: dt.date, table: str,
-                     docs_root: Path | None = None) -> SuiteOutcome:
+                     docs_root: Path | None = None, definition: dict | None = None) -> SuiteOutcome:
     """Validate a table given as batches; the outcome is the suite's over all of them.
 
     Row-level expectations add up across batches (offending rows counted over the whole table,
@@ -81,7 +81,7 @@ def validate_batches(batches: Iterable[pd.DataFrame], suite_name: str, as_of: dt
     """
     import great_expectations as gx
 
-    definition = load_suite_definition(suite_name)
+    definition = definition or load_suite_definition(suite_name)
     docs_root = docs_root or settings.data_docs_dir()
     context = _context(docs_root)
     name = definition["name"]
@@ -269,8 +269,9 @@ def validate_staged(wh: Warehouse, as_of: dt.date, run_id: str,
         table = f"raw.stage_{dataset}"
         if not wh.table_exists(table):
             continue
-        keys = uniqueness_keys(load_suite_definition(suite_file.stem))
-        outcome = validate_batches(staged_batches(wh, table, keys), suite_file.stem, orders_before or as_of, table)
+        definition = load_suite_definition(suite_file.stem)
+        outcome = validate_batches(staged_batches(wh, table, uniqueness_keys(definition)), suite_file.stem,
+                                   orders_before or as_of, table, definition=definition)
         record_outcome(wh, outcome, as_of, run_id)
         outcomes.append(outcome)
         log.info("validated %s: %s", table, "passed" if outcome.success else "FAILED")

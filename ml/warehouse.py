@@ -169,50 +169,56 @@ class Warehouse:
         The stream reads through its own connection, so the caller may write (e.g. a mart partition
         in one transaction) while batches are still coming.
         """
-        reader_wh = Warehouse(self.url) if self.location.target != ":memory:" else self
-        try:
-            if reader_wh.dialect == "duckdb":
-                for batch in reader_wh._con.sql(sql).to_arrow_reader(batch_rows):
+        with self._reader() as reader:
+            if reader.dialect == "duckdb":
+                for batch in reader._con.sql(sql).to_arrow_reader(batch_rows):
                     yield _normalise(batch.to_pandas())
                 return
-            # A server-side cursor needs a transaction; it only reads, so committing it is harmless.
-            with reader_wh._con.transaction(), reader_wh._con.cursor(name="valueflow_batches") as cur:
-                cur.itersize = batch_rows
-                cur.execute(sql)
-                while rows := cur.fetchmany(batch_rows):
-                    yield _frame_from_rows(rows, cur.description)
-        finally:
-            if reader_wh is not self:
-                reader_wh.close()
+            for rows, description in reader._server_side_fetches(sql, batch_rows, "valueflow_batches"):
+                yield _frame_from_rows(rows, description)
 
     def query_runs(self, sql: str, column: str, fetch_rows: int = 100_000) -> Iterator[pd.DataFrame]:
         """Stream a SELECT ordered by `column`: one frame per run of equal `column` values (column dropped).
 
         One ordered pass instead of one scan per value; memory holds one run and one fetch.
         """
-        reader_wh = Warehouse(self.url) if self.location.target != ":memory:" else self
-        try:
-            if reader_wh.dialect == "duckdb":
-                yield from _arrow_runs(reader_wh._con.sql(sql).to_arrow_reader(fetch_rows), column)
+        with self._reader() as reader:
+            if reader.dialect == "duckdb":
+                yield from _arrow_runs(reader._con.sql(sql).to_arrow_reader(fetch_rows), column)
                 return
-            with reader_wh._con.transaction(), reader_wh._con.cursor(name="valueflow_runs") as cur:
-                cur.itersize = fetch_rows
-                cur.execute(sql)
-                position = [d.name for d in cur.description].index(column)
-                columns = [d for i, d in enumerate(cur.description) if i != position]
-                run, current = [], None
-                while rows := cur.fetchmany(fetch_rows):
-                    for row in rows:
-                        if run and row[position] != current:
-                            yield _frame_from_rows(run, columns)
-                            run = []
-                        current = row[position]
-                        run.append(row[:position] + row[position + 1:])
-                if run:
-                    yield _frame_from_rows(run, columns)
+            run, current, position, columns = [], None, None, None
+            for rows, description in reader._server_side_fetches(sql, fetch_rows, "valueflow_runs"):
+                if position is None:
+                    position = [d.name for d in description].index(column)
+                    columns = [d for i, d in enumerate(description) if i != position]
+                for row in rows:
+                    if run and row[position] != current:
+                        yield _frame_from_rows(run, columns)
+                        run = []
+                    current = row[position]
+                    run.append(row[:position] + row[position + 1:])
+            if run:
+                yield _frame_from_rows(run, columns)
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator["Warehouse"]:
+        """A connection of its own for a long read, so the caller may write meanwhile (in memory, where
+        a second connection would see another database, the same one)."""
+        reader = Warehouse(self.url) if self.location.target != ":memory:" else self
+        try:
+            yield reader
         finally:
-            if reader_wh is not self:
-                reader_wh.close()
+            if reader is not self:
+                reader.close()
+
+    def _server_side_fetches(self, sql: str, fetch_rows: int, cursor_name: str) -> Iterator[tuple[list, Any]]:
+        """(rows, cursor description) per fetch of a PostgreSQL server-side cursor."""
+        # A server-side cursor needs a transaction; it only reads, so committing it is harmless.
+        with self._con.transaction(), self._con.cursor(name=cursor_name) as cur:
+            cur.itersize = fetch_rows
+            cur.execute(sql)
+            while rows := cur.fetchmany(fetch_rows):
+                yield rows, cur.description
 
     def hash_bucket_sql(self, columns: list[str], buckets: int) -> str:
         """An SQL expression putting each row in bucket 0..buckets-1 by a hash of `columns` (nulls included)."""
@@ -276,7 +282,9 @@ class Warehouse:
                 arrow = to_arrow(chunk)
                 if target_columns is None:
                     self._prepare_target(table, arrow.schema, delete_where, drop_first, append_only)
-                    target_columns = self.columns(table)
+                    # DuckDB inserts by position, so its chunks are aligned to the table's columns;
+                    # COPY names its columns, so PostgreSQL needs no lookup
+                    target_columns = self.columns(table) if self.dialect == "duckdb" else list(arrow.column_names)
                 if arrow.num_rows:
                     self._bulk_insert(table, arrow, target_columns)
                     written += arrow.num_rows
