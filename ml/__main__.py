@@ -70,7 +70,8 @@ def _bench(args) -> int:
     config = BenchConfig(sizes=args.customers, seed=args.seed, to_sql_max_rows=args.to_sql_max_rows,
                          duckdb_to_sql_max_rows=args.duckdb_to_sql_max_rows, dag_run=not args.no_dag_run, keep=args.keep,
                          memory_limit_mib=args.memory_limit_gib * 1024, stage_timeout_s=args.stage_timeout_s,
-                         budget_s=args.budget_min * 60 if args.budget_min else None, stages=args.stages)
+                         budget_s=args.budget_min * 60 if args.budget_min else None, stages=args.stages,
+                         families=args.families)
     machine = report.describe_machine(config.pg_admin_url)
     earlier = report.load_results(args.results) if args.merge else None
 
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--stages", nargs="+", default=None, metavar="STAGE",
                        help="only these data-path stages (ingest validate publish features_sql features_pandas) "
                             "and those before them; with --merge they replace an earlier run's figures")
+    bench.add_argument("--families", nargs="+", default=None, metavar="FAMILY",
+                       help="only these model families (features, train, promote, score) after the data path "
+                            "up to features_sql; with --merge they replace an earlier run's figures")
     bench.add_argument("--no-mlflow", action="store_true", help="do not log the results to MLflow")
     bench.add_argument("--keep", action="store_true", help="keep each size's workspace under var/bench/")
     bench.set_defaults(func=_bench)

@@ -217,7 +217,10 @@ def render(results: dict) -> str:
         for again in size.get("remeasured", []):
             out += [f"Measured again by `{again['command']}` (finished {again['finished_at']}): "
                     f"{', '.join(again['stages'])}.", ""]
-        if size.get("stages_only"):
+        if size.get("families_only"):
+            out += [f"Only the data-path stages and the families {', '.join(size['families_only'])} were run at "
+                    "this size (no mart writes, other families or DAG run).", ""]
+        elif size.get("stages_only"):
             out += ["Only the data-path stages were run at this size (no mart writes, training or DAG run).", ""]
         out += stage_table(size) + [""]
     return "\n".join(out)

@@ -47,11 +47,28 @@ class BenchConfig:
     budget_s: float | None = None  # past this, the running stage is killed and later ones are skipped
     memory_limit_mib: float | None = 16 * 1024  # a stage past this is killed (the machine is shared)
     stages: list[str] | None = None  # only these data-path stages (and what they need before them)
+    # only these families' features, train, promote and score, after the data path up to features_sql
+    # (at 1M customers: the families whose memory grows with the shop, without hours for the rest)
+    families: list[str] | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.stages or ()) - set(DATA_PATH))
         if unknown:
             raise ValueError(f"--stages: {', '.join(unknown)} not among {', '.join(DATA_PATH)}")
+        known = [name for name, _, _ in FAMILY_MODULES]
+        unknown = sorted(set(self.families or ()) - set(known))
+        if unknown:
+            raise ValueError(f"--families: {', '.join(unknown)} not among {', '.join(known)}")
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.stages or self.families)
+
+    def data_path(self) -> tuple[str, ...]:
+        """The data-path stages a partial run measures: up to the last one asked, or to features_sql
+        when families are asked (they read the published tables and the user features)."""
+        wanted = [*(self.stages or ()), *(["features_sql"] if self.families else [])]
+        return DATA_PATH[:max(DATA_PATH.index(name) for name in wanted) + 1]
 
 
 def recommender_available() -> tuple[bool, str]:
@@ -140,8 +157,10 @@ def run_benchmark(config: BenchConfig, log: Callable[[str], None] = print,
         results["postgres_database"] = postgres.name
         for customers in config.sizes:
             entry = {"customers": customers, "as_of": None, "shop": {}, "stages": []}
-            if config.stages:
-                entry["stages_only"] = list(config.stages)
+            if config.partial:
+                entry["stages_only"] = list(config.stages or config.data_path()[-1:])
+            if config.families:
+                entry["families_only"] = list(config.families)
             results["sizes"].append(entry)
             _run_size(entry, config, postgres.url, available, log, lambda: progress and progress(results), deadline)
     return results
@@ -182,11 +201,9 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
         entry["shop"] = generated.info
         entry["as_of"] = as_of = as_of_from_manifest(shop).isoformat()
         common = {"shop": str(shop), "as_of": as_of}
-        if config.stages:  # each stage needs the ones before it, so they run (and are measured) too
-            last = max(DATA_PATH.index(name) for name in config.stages)
-            for name in DATA_PATH[:last + 1]:
-                if not stage(name, common).ok:
-                    break
+        if config.partial:  # each stage needs the ones before it, so they run (and are measured) too
+            if all(stage(name, common).ok for name in config.data_path()) and config.families:
+                _family_stages(stage, common, config.families)
             return
         for name in DATA_PATH:
             stage(name, common)
@@ -197,17 +214,22 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
                 for kind in RECOMMENDER_FITS:
                     stage("recommender_fit", {"matrix": matrix, "kind": kind, "factors": ALS_FACTORS,
                                               "iterations": ALS_ITERATIONS}, f"recommender:{kind}")
-        for family, _, _ in FAMILY_MODULES:
-            for step in ("family_features", "train", "promote", "score"):
-                step_label = f"{step.replace('family_', '')}:{family}"
-                if not stage(step, {**common, "family": family}, step_label).ok:
-                    break
+        _family_stages(stage, common, [name for name, _, _ in FAMILY_MODULES])
         # Last, as it repeats every stage above: a run cut short by --budget-min keeps the pieces.
         if config.dag_run:
             stage("dag_run", common, stage_env=child_env(dag_home))
     finally:
         if not config.keep:
             shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _family_stages(stage, common: dict, families: list[str]) -> None:
+    """Each family's features, train, promote and score, in FAMILY_MODULES order; a family stops at
+    its first failed step."""
+    for family in (name for name, _, _ in FAMILY_MODULES if name in families):
+        for step in ("family_features", "train", "promote", "score"):
+            if not stage(step, {**common, "family": family}, f"{step.replace('family_', '')}:{family}").ok:
+                break
 
 
 def _mart_writes(stage, customers: int, as_of: str, workspace: Path, pg_url: str | None, config: BenchConfig) -> None:

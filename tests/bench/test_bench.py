@@ -162,9 +162,25 @@ def test_a_partial_run_replaces_only_its_stages_and_says_so():
     assert "train:x" not in table  # one size only: no growth to show
 
 
-def test_stages_outside_the_data_path_are_refused():
+def test_stages_outside_the_data_path_and_unknown_families_are_refused():
     with pytest.raises(ValueError, match="train:x not among"):
         BenchConfig(sizes=[10], stages=["ingest", "train:x"])
+    with pytest.raises(ValueError, match="--families: nope not among"):
+        BenchConfig(sizes=[10], families=["segmentation", "nope"])
+
+
+@pytest.mark.integration
+def test_a_families_run_measures_the_data_path_to_the_user_features_then_only_those_families(state_home, tmp_path):
+    config = BenchConfig(sizes=[200], workdir=tmp_path / "bench", families=["segmentation"], pg_admin_url=None)
+    results = run_benchmark(config, log=lambda line: None)
+    (size,) = results["sizes"]
+    assert [s["stage"] for s in size["stages"]] == [
+        "generate", "ingest", "validate", "publish", "features_sql",
+        "features:segmentation", "train:segmentation", "promote:segmentation", "score:segmentation"]
+    assert all(s["ok"] for s in size["stages"]), [s.get("error") for s in size["stages"]]
+    assert size["families_only"] == ["segmentation"]
+    rendered = report.render(report.finish(results, "python -m ml bench --families segmentation", {}))
+    assert "Only the data-path stages and the families segmentation were run" in rendered
 
 
 @pytest.mark.integration
