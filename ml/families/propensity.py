@@ -128,8 +128,7 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
 
     from ml.propensity.pyfunc import PIP_REQUIREMENTS, log_propensity_pyfunc
 
-    examples = _read_training(wh, as_of)
-    fit, val = split_by_origin(examples)
+    fit, val = split_by_origin(_read_training(wh, as_of))  # the stacked examples go: one copy, not two
     holdout = _read_holdout(wh, as_of)
     holdout_origin, train_origins = plan_origins(as_of)
     baseline = {"validation": score_recency_baseline(val.labels, val.inputs["recency_days"]),
