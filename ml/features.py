@@ -113,7 +113,7 @@ def build_user_features(wh: Warehouse, as_of: dt.date) -> int:
     """Replace the as-of partition of features.user_features in one transaction; return its rows."""
     columns = ", ".join(f"{name} {kind}" for name, kind in USER_FEATURE_COLUMNS.items())
     select = user_features_sql(as_of, with_events=has_events(wh))
-    with wh.transaction():
+    with wh.transaction(), wh.unordered_inserts():  # read back ORDER BY customer_id
         wh.execute(f"CREATE TABLE IF NOT EXISTS {USER_FEATURES} ({columns})")
         wh.execute(f"DELETE FROM {USER_FEATURES} WHERE as_of_date = {sql_literal(as_of)}")
         wh.execute(f"INSERT INTO {USER_FEATURES} ({', '.join(USER_FEATURE_COLUMNS)}) {select}")

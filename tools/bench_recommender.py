@@ -12,7 +12,7 @@ generated shop.
     python tools/bench_recommender.py matrix WAREHOUSE [--save FILE | --check FILE]
         The benchmark's `recommender_matrix` stage: interaction SQL, then `build_matrix`.
     python tools/bench_recommender.py prep WAREHOUSE [--save FILE | --check FILE]
-        The recommender family's training inputs (`training_inputs`: two splits, final matrix).
+        The recommender family's training inputs (`training_data`: two splits, final matrix).
     python tools/bench_recommender.py train WAREHOUSE
         The family's whole `train` (inputs, ALS tuning, baselines, refit, MLflow logging), into a
         throw-away MLflow store next to WAREHOUSE unless MLFLOW_TRACKING_URI is set; --save and
@@ -104,10 +104,11 @@ def matrix_step(wh, as_of, timings: dict) -> dict[str, np.ndarray]:
 
 def prep_step(wh, as_of, timings: dict) -> dict[str, np.ndarray]:
     from ml.bench.measure import timed
-    from ml.families.recommender import training_inputs
+    from ml.families.recommender import training_data
 
     with timed(timings, "prep_"):
-        validation, test, final, final_allowed = training_inputs(wh, as_of, RecommenderConfig())
+        data = training_data(wh, as_of, RecommenderConfig())
+        validation, test, (final, final_allowed) = data.validation(), data.test(), data.final()
     arrays = {"final.allowed": final_allowed, **_matrix_arrays("final.", final)}
     for name, split in (("validation.", validation), ("test.", test)):
         arrays |= _matrix_arrays(name, split.train) | _sparse_arrays(name + "relevance.", split.relevance)

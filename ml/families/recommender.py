@@ -35,6 +35,7 @@ from ml.recommend.interactions import (
 )
 from ml.recommend.models import fit_model
 from ml.recommend.recommender import Recommender
+from ml.recommend.train import TrainingData
 from ml.recommend.scoring_sql import active_customers_sql, popularity_sql, segment_popularity_sql
 from ml.warehouse import Warehouse
 
@@ -75,7 +76,8 @@ def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
     config = recommender_config()
     with_events = has_events(wh)
     columns = ", ".join(INTERACTION_COLUMNS)
-    with wh.transaction():  # all three partitions or none
+    # all three partitions or none; read back by key (read_matrix), so row order does not matter
+    with wh.transaction(), wh.unordered_inserts():
         wh.execute(_INTERACTIONS_DDL)
         for cutoff in sorted(set(config.cutoffs(as_of).values())):
             wh.execute(f"DELETE FROM {INTERACTIONS} WHERE as_of_date = {_date(cutoff)}")
@@ -87,8 +89,9 @@ def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
 
 
 # -- reading splits ------------------------------------------------------------------------------
-def _interaction_matrix(wh: Warehouse, cutoff: dt.date, config: RecommenderConfig) -> InteractionMatrix:
-    matrix = read_matrix(wh, INTERACTIONS, f"as_of_date = {_date(cutoff)}", cutoff, config)
+def _interaction_matrix(wh: Warehouse, cutoff: dt.date, config: RecommenderConfig,
+                        max_users: int | None = None) -> InteractionMatrix:
+    matrix = read_matrix(wh, INTERACTIONS, f"as_of_date = {_date(cutoff)}", cutoff, config, max_users=max_users)
     if matrix.shape[0] == 0:
         raise RuntimeError(
             f"{INTERACTIONS} has no rows for as_of_date {cutoff}: either build_features has not run for "
@@ -103,9 +106,10 @@ def _active_products(wh: Warehouse, as_of: dt.date, config: RecommenderConfig) -
     return wh.query(sql)["product_id"].astype(str).tolist()
 
 
-def _split(wh: Warehouse, cutoff: dt.date, end: dt.date, config: RecommenderConfig) -> Split:
+def _split(wh: Warehouse, cutoff: dt.date, end: dt.date, config: RecommenderConfig,
+           max_users: int | None = None) -> Split:
     return split_from_matrix(
-        _interaction_matrix(wh, cutoff, config),
+        _interaction_matrix(wh, cutoff, config, max_users),
         wh.query(holdout_sql(cutoff, end)),
         _active_products(wh, cutoff, config),
         cutoff,
@@ -131,17 +135,21 @@ def coverage_guardrail(config: RecommenderConfig) -> float:
     return float(max(limits, default=0.0))
 
 
-def training_inputs(
-    wh: Warehouse, as_of: dt.date, config: RecommenderConfig
-) -> tuple[Split, Split, InteractionMatrix, np.ndarray]:
-    """What one training run fits on: the validation and test splits, and the final matrix with
-    its still-sold items. One function so that tools/bench_recommender.py times exactly this."""
+def training_data(wh: Warehouse, as_of: dt.date, config: RecommenderConfig) -> TrainingData:
+    """Where one training run reads its inputs: the validation split (a hash sample of at most
+    `tuning_max_users` customers), the test split and the final matrix with its still-sold items,
+    each read from the warehouse when its step starts."""
     cuts = config.cutoffs(as_of)
-    validation = _split(wh, cuts["validation"], cuts["test"], config)
-    test = _split(wh, cuts["test"], as_of, config)
-    final = _interaction_matrix(wh, as_of, config)
-    final_allowed = among(final.items, _active_products(wh, as_of, config))
-    return validation, test, final, final_allowed
+
+    def final() -> tuple[InteractionMatrix, np.ndarray]:
+        matrix = _interaction_matrix(wh, as_of, config)
+        return matrix, among(matrix.items, _active_products(wh, as_of, config))
+
+    return TrainingData(
+        validation=lambda: _split(wh, cuts["validation"], cuts["test"], config, config.tuning_max_users),
+        test=lambda: _split(wh, cuts["test"], as_of, config),
+        final=final,
+    )
 
 
 def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
@@ -151,9 +159,8 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     from ml.recommend.train import train_recommender
 
     config = recommender_config()
-    validation, test, final, final_allowed = training_inputs(wh, as_of, config)
     min_coverage = coverage_guardrail(config)
-    outcome = train_recommender(validation, test, final, final_allowed, as_of, config, min_coverage)
+    outcome = train_recommender(training_data(wh, as_of, config), as_of, config, min_coverage)
     with tracking.start_run(NAME, as_of, run_name=f"{NAME}-{as_of}") as run:
         mlflow.log_param("min_coverage", min_coverage)
         model_uri = _log_outcome(outcome, config, as_of)

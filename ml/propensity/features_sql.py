@@ -151,7 +151,7 @@ def write_propensity_features(wh, as_of, origins: list, has_events: bool | None 
         raise ValueError(f"origins {bad} have labels reaching past the as-of date {as_of.date()}")
     if has_events is None:
         has_events = wh.table_exists("raw.events")
-    with wh.transaction():
+    with wh.transaction(), wh.unordered_inserts():  # read back ORDER BY customer_id or by key
         for sql in create_tables_sql():
             wh.execute(sql)
         for table in (STATIC_TABLE, WEEKLY_TABLE):

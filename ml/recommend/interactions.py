@@ -208,13 +208,16 @@ def assemble_matrix(
     items,
     as_of: dt.date,
     config: RecommenderConfig,
+    total_rows: int | None = None,
 ) -> InteractionMatrix:
     """CSR from interaction rows that arrive in batches (e.g. `Warehouse.query_batches`).
 
     `users` and `items` fix the rows and columns (sorted here); rows for other ids are dropped. Only
     the (row, column, weight, recent) triplets of the non-zeros, 13 bytes each, and one batch are
     held, never a frame of every interaction with its Python strings: that frame was most of the
-    matrix build's 2.5 GiB at 100k customers and grew with the shop.
+    matrix build's 2.5 GiB at 100k customers and grew with the shop. With `total_rows` (at least
+    the number of rows the batches bring) the triplets are filled in place rather than
+    concatenated from per-batch pieces, which would hold them twice.
     """
     users = np.asarray(sorted(map(str, users)), dtype=object)
     items = np.asarray(sorted(map(str, items)), dtype=object)
@@ -222,7 +225,7 @@ def assemble_matrix(
     user_rows, item_cols = pd.Index(users), pd.Index(items)
     if not (user_rows.is_unique and item_cols.is_unique):
         raise ValueError("assemble_matrix needs distinct user and item ids")
-    rows, cols, weights, recent = [], [], [], []
+    triplets = _Triplets(total_rows)
     since = np.datetime64(as_of - dt.timedelta(days=config.recent_days), "ns")
     for batch in batches:
         frame = _checked(batch)
@@ -230,14 +233,12 @@ def assemble_matrix(
         c = item_cols.get_indexer(frame["product_id"].astype(str))
         keep = (r >= 0) & (c >= 0)
         last = pd.to_datetime(frame["last_purchase_date"]).to_numpy()[keep]
-        rows.append(r[keep].astype(np.int32))
-        cols.append(c[keep].astype(np.int32))
-        weights.append(frame["weight"].to_numpy(dtype=np.float32)[keep])
-        recent.append(~pd.isna(last) & (last >= since))
+        triplets.add(r[keep], c[keep], frame["weight"].to_numpy(dtype=np.float32)[keep],
+                     ~pd.isna(last) & (last >= since))
+    rows, cols, weights, is_recent = triplets.arrays()
     shape = (len(users), len(items))
-    rows, cols = _concat(rows, np.int32), _concat(cols, np.int32)
-    weights_csr = sp.csr_matrix((_concat(weights, np.float32), (rows, cols)), shape=shape, dtype=np.float32)
-    is_recent = _concat(recent, bool)
+    weights_csr = sp.csr_matrix((weights, (rows, cols)), shape=shape, dtype=np.float32)
+    del weights
     recent_csr = sp.csr_matrix(
         (np.ones(int(is_recent.sum()), dtype=np.float32), (rows[is_recent], cols[is_recent])),
         shape=shape,
@@ -249,18 +250,62 @@ def assemble_matrix(
     return InteractionMatrix(users=users, items=items, weights=weights_csr, recent=recent_csr)
 
 
+class _Triplets:
+    """The (row, column, weight, recent) of every non-zero, gathered batch by batch: in arrays
+    allocated once when the total is known, else in pieces concatenated at the end."""
+
+    def __init__(self, total_rows: int | None):
+        self.filled = 0
+        self.capacity = total_rows
+        if total_rows is not None:
+            self.parts = [np.empty(total_rows, np.int32), np.empty(total_rows, np.int32),
+                          np.empty(total_rows, np.float32), np.empty(total_rows, bool)]
+        else:
+            self.parts = [[], [], [], []]
+
+    def add(self, rows, cols, weights, recent) -> None:
+        values = (rows, cols, weights, recent)
+        if self.capacity is None:
+            for part, value in zip(self.parts, values):
+                part.append(value)
+            return
+        end = self.filled + len(rows)
+        if end > self.capacity:
+            raise ValueError(f"the batches bring more than total_rows={self.capacity} interaction rows")
+        for part, value in zip(self.parts, values):
+            part[self.filled:end] = value
+        self.filled = end
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self.capacity is not None:
+            return tuple(part[:self.filled] for part in self.parts)
+        return tuple(_concat(part, dtype) for part, dtype in zip(self.parts, (np.int32, np.int32, np.float32, bool)))
+
+
+def user_sample_predicate(table: str, where: str, max_users: int) -> str:
+    """SQL predicate keeping at most `max_users` customers of the rows of `table` matching `where`:
+    those with the smallest md5(customer_id). md5 reads the same hex in DuckDB and PostgreSQL, so
+    both dialects, and every read of one partition, keep the same customers."""
+    return (f"customer_id IN (SELECT customer_id FROM (SELECT DISTINCT customer_id FROM {table} "
+            f"WHERE {where}) AS users ORDER BY md5(customer_id), customer_id LIMIT {int(max_users)})")
+
+
 def read_matrix(wh, table: str, where: str, as_of: dt.date, config: RecommenderConfig,
-                batch_rows: int = 50_000) -> InteractionMatrix:
+                batch_rows: int = 50_000, max_users: int | None = None) -> InteractionMatrix:
     """The matrix of the interaction rows of `table` matching `where`, streamed from the warehouse
-    (`Warehouse.query_batches`): the ids first, one DISTINCT each, then the rows in batches."""
+    (`Warehouse.query_batches`): the ids first, one DISTINCT each, then the rows in batches.
+    `max_users` keeps a deterministic hash sample of customers (`user_sample_predicate`)."""
     where = f"({where}) AND customer_id IS NOT NULL AND product_id IS NOT NULL"
+    if max_users is not None:
+        where += f" AND {user_sample_predicate(table, where, max_users)}"
 
     def distinct(column: str) -> pd.Series:
         return wh.query(f"SELECT DISTINCT {column} FROM {table} WHERE {where}")[column].astype(str)
 
+    total_rows = int(wh.scalar(f"SELECT COUNT(*) FROM {table} WHERE {where}"))
     batches = wh.query_batches(
         f"SELECT customer_id, product_id, weight, last_purchase_date FROM {table} WHERE {where}", batch_rows)
-    return assemble_matrix(batches, distinct("customer_id"), distinct("product_id"), as_of, config)
+    return assemble_matrix(batches, distinct("customer_id"), distinct("product_id"), as_of, config, total_rows)
 
 
 def _checked(interactions: pd.DataFrame) -> pd.DataFrame:

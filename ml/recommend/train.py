@@ -4,6 +4,7 @@ baselines on test, refit the winner on all history; and the fair comparison of r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,21 +25,39 @@ class TrainingOutcome:
     recommender: Recommender  # the winner refitted on all history before as_of
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """Where one training run's three inputs come from, each read only when its step starts.
+
+    The run needs the validation split (tuning), the test split (choosing the winner) and the final
+    matrix (refit); holding all three at 1M customers was most of its 7.7 GiB peak. Called one
+    after the other, each is released before the next is read.
+    """
+
+    validation: Callable[[], Split]
+    test: Callable[[], Split]
+    final: Callable[[], tuple[InteractionMatrix, np.ndarray]]  # matrix, still-sold flag per item
+
+    @classmethod
+    def held(cls, validation: Split, test: Split, final: InteractionMatrix, final_allowed: np.ndarray):
+        """Inputs already in memory (small shops, tests)."""
+        return cls(lambda: validation, lambda: test, lambda: (final, final_allowed))
+
+
 def train_recommender(
-    validation: Split,
-    test: Split,
-    final: InteractionMatrix,
-    final_allowed: np.ndarray,
+    data: TrainingData,
     as_of: dt.date,
     config: RecommenderConfig,
     min_coverage: float = 0.0,
 ) -> TrainingOutcome:
-    """Tune ALS on `validation`, pick the winner on `test` (see `compare_candidates` for the role
-    of `min_coverage`), refit it on `final`."""
-    als_params, trials = tune_als(validation, config)
-    winner, results = compare_candidates(test, als_params, config, min_coverage)
+    """Tune ALS on the validation split, pick the winner on the test split (see
+    `compare_candidates` for the role of `min_coverage`), refit it on the final matrix."""
+    # Each input is passed straight into its step and held by nothing else, so it is freed when
+    # the step returns: at most one matrix is alive at a time.
+    als_params, trials = tune_als(data.validation(), config)
+    winner, results = compare_candidates(data.test(), als_params, config, min_coverage)
     params = als_params if winner == "als" else None
-    recommender = Recommender.fit(winner, final, final_allowed, config, as_of, params)
+    recommender = Recommender.fit(winner, *data.final(), config, as_of, params)
     return TrainingOutcome(als_params, trials, results, winner, recommender)
 
 

@@ -290,8 +290,8 @@ def assert_same_matrix(got, want):
     np.testing.assert_array_equal(got.recent.toarray(), want.recent.toarray())
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_a_matrix_assembled_from_batches_equals_the_one_built_from_the_whole_frame(seed):
+@pytest.mark.parametrize("seed, spare_rows", [(0, None), (1, None), (0, 0), (1, 25)])
+def test_a_matrix_assembled_from_batches_equals_the_one_built_from_the_whole_frame(seed, spare_rows):
     from ml.recommend.interactions import assemble_matrix
 
     frame = random_interactions(seed)
@@ -300,9 +300,20 @@ def test_a_matrix_assembled_from_batches_equals_the_one_built_from_the_whole_fra
     whole = build_matrix(frame, AS_OF, config)
     # repeated pairs land in different batches and must still be summed
     batches = (frame.iloc[i:i + 37] for i in range(0, len(frame), 37))
-    assembled = assemble_matrix(batches, whole.users[::-1], whole.items, AS_OF, config)
+    total_rows = None if spare_rows is None else len(frame) + spare_rows  # preallocated, the tail unused
+    assembled = assemble_matrix(batches, whole.users[::-1], whole.items, AS_OF, config, total_rows)
     assert_same_matrix(assembled, whole)
     assert assembled.weights.nnz < len(frame.dropna(subset=["customer_id", "product_id"]))  # duplicates were summed
+
+
+def test_assemble_matrix_refuses_more_rows_than_it_was_told():
+    from ml.recommend.interactions import assemble_matrix
+
+    frame = random_interactions(0).dropna(subset=["customer_id", "product_id"])
+    frame["last_purchase_date"] = pd.to_datetime(frame["last_purchase_date"])
+    with pytest.raises(ValueError, match="total_rows=10"):
+        assemble_matrix([frame], frame["customer_id"].unique(), frame["product_id"].unique(), AS_OF,
+                        RecommenderConfig(), total_rows=10)
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
@@ -319,4 +330,34 @@ def test_read_matrix_streams_one_partition_out_of_the_warehouse(request, dialect
     got = read_matrix(wh, "features.some_interactions", f"as_of_date = {date_literal(AS_OF)}", AS_OF, config,
                       batch_rows=50)
     want = build_matrix(frame.assign(last_purchase_date=pd.to_datetime(frame["last_purchase_date"])), AS_OF, config)
+    assert_same_matrix(got, want)
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+def test_read_matrix_user_sample_is_the_smallest_md5s_of_the_partition(request, dialect):
+    import hashlib
+
+    from ml.recommend.interactions import read_matrix
+
+    wh = request.getfixturevalue("warehouse" if dialect == "duckdb" else "pg_warehouse")
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({
+        "customer_id": rng.choice([f"C{i}" for i in range(40)], 400).astype(object),
+        "product_id": rng.choice([f"P{i}" for i in range(12)], 400).astype(object),
+        "weight": rng.integers(1, 16, 400) / 4.0,
+        "last_purchase_date": AS_OF - dt.timedelta(days=3),
+    })
+    # Customers of another partition whose md5s are smaller must not take places in the sample.
+    other = pd.DataFrame({"customer_id": [f"X{i}" for i in range(200)], "product_id": "P0", "weight": 1.0,
+                          "last_purchase_date": None})
+    other = other[other["customer_id"].map(lambda c: hashlib.md5(c.encode()).hexdigest() < "2")]
+    wh.replace_table("features.some_interactions", pd.concat([frame.assign(as_of_date=AS_OF),
+                                                             other.assign(as_of_date=dt.date(2023, 1, 1))]))
+    config = RecommenderConfig(recent_days=30)
+    got = read_matrix(wh, "features.some_interactions", f"as_of_date = {date_literal(AS_OF)}", AS_OF, config,
+                      batch_rows=50, max_users=10)
+    kept = sorted(frame["customer_id"].unique(), key=lambda c: hashlib.md5(c.encode()).hexdigest())[:10]
+    assert sorted(kept) != sorted(frame["customer_id"].unique())[:10]  # a sample by id order would fail
+    sampled = frame[frame["customer_id"].isin(kept)]
+    want = build_matrix(sampled.assign(last_purchase_date=pd.to_datetime(sampled["last_purchase_date"])), AS_OF, config)
     assert_same_matrix(got, want)

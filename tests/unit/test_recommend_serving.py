@@ -8,7 +8,7 @@ import pytest
 from ml.recommend.evaluation import make_split
 from ml.recommend.fallback import fallback_lists, fallback_recommendations
 from ml.recommend.recommender import OUTPUT_COLUMNS, Recommender
-from ml.recommend.train import evaluate_recommenders, train_recommender
+from ml.recommend.train import TrainingData, evaluate_recommenders, train_recommender
 from test_recommend_models import CONFIG, CUTOFF, taste_shop
 
 
@@ -114,7 +114,7 @@ def test_fallback_without_segments_and_bad_input():
 def test_training_run_and_fair_comparison(shop):
     inter, holdout, active = shop
     split = make_split(inter, holdout, active, CUTOFF, CONFIG)
-    outcome = train_recommender(split, split, split.train, split.allowed, CUTOFF, CONFIG)
+    outcome = train_recommender(TrainingData.held(split, split, split.train, split.allowed), CUTOFF, CONFIG)
     assert outcome.winner in ("als", "item_cosine")
     assert set(outcome.results) == {"als", "popularity", "recent_popularity", "item_cosine"}
     assert outcome.recommender.model.kind == outcome.winner
@@ -123,3 +123,32 @@ def test_training_run_and_fair_comparison(shop):
     assert metrics["challenger"]["ndcg_at_10"] > metrics["champion"]["ndcg_at_10"]
     assert metrics["champion"] == pytest.approx(outcome.results["popularity"])
     assert 0.0 <= pairwise["list_overlap"] < 1.0
+
+
+def test_training_reads_each_input_only_once_the_one_before_is_released(shop):
+    """At 1M customers one matrix is ~1.5 GiB: the run must never hold two of its inputs at once."""
+    import weakref
+
+    inter, holdout, active = shop
+    handed_out = []  # weak references to the matrices given to the run so far
+
+    def loader(make):
+        def load():
+            assert all(ref() is None for ref in handed_out), "an earlier input is still held"
+            value = make()
+            handed_out.append(weakref.ref(value.train if hasattr(value, "train") else value[0]))
+            return value
+        return load
+
+    def split():
+        return make_split(inter, holdout, active, CUTOFF, CONFIG)
+
+    def final():
+        whole = split()
+        return whole.train, whole.allowed
+
+    outcome = train_recommender(TrainingData(loader(split), loader(split), loader(final)), CUTOFF, CONFIG)
+    assert len(handed_out) == 3
+    assert outcome.recommender.train is handed_out[2]()  # the refit is on the final matrix
+    held = train_recommender(TrainingData.held(split(), split(), *final()), CUTOFF, CONFIG)
+    assert held.als_params == outcome.als_params and held.winner == outcome.winner

@@ -132,3 +132,33 @@ def test_duckdb_memory_is_capped_by_the_setting(monkeypatch):
     assert Warehouse("duckdb:///:memory:").scalar("SELECT current_setting('memory_limit')") == "3.7 GiB"  # 4GB default
     monkeypatch.setenv("VALUEFLOW_DUCKDB_MEMORY_LIMIT", "512MB")
     assert Warehouse("duckdb:///:memory:").scalar("SELECT current_setting('memory_limit')") == "488.2 MiB"
+
+
+def test_unordered_inserts_is_scoped_to_its_block(wh):
+    def keeps_order():
+        return bool(wh.scalar("SELECT current_setting('preserve_insertion_order')"))
+
+    with wh.transaction(), wh.unordered_inserts():
+        wh.execute("CREATE TABLE features.unordered AS SELECT 1 AS x")
+        inside = keeps_order() if wh.dialect == "duckdb" else None
+    with pytest.raises(RuntimeError), wh.unordered_inserts():
+        raise RuntimeError("a failed build must not leave the connection unordered")
+    if wh.dialect == "duckdb":
+        assert inside is False and keeps_order() is True
+    assert wh.scalar("SELECT x FROM features.unordered") == 1
+
+
+def test_user_features_insert_does_not_keep_order(warehouse, monkeypatch):
+    """Ordering the insert was what ran DuckDB out of its memory cap at 1M customers."""
+    load(warehouse, order_lines([("i1", "p1", 2, 3.0, "2024-01-02", "c1"), ("i2", "p2", 1, 5.0, "2024-01-03", "c2")]))
+    settings_at_insert = []
+    execute = warehouse.execute
+
+    def spy(sql: str) -> None:
+        if sql.lstrip().upper().startswith("INSERT"):
+            settings_at_insert.append(bool(warehouse.scalar("SELECT current_setting('preserve_insertion_order')")))
+        execute(sql)
+
+    monkeypatch.setattr(warehouse, "execute", spy)
+    assert features.build_user_features(warehouse, D2) > 0
+    assert settings_at_insert == [False]
