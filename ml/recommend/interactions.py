@@ -173,17 +173,6 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(codes, dtype=np.int64), np.asarray(distinct, dtype=object)
 
 
-def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted distinct values, position of each value among them): what
-    np.unique(values, return_inverse=True) gives, but only the distinct values are sorted.
-    Sorting every row's Python string was half the matrix build and grew as n log n."""
-    codes, distinct = _factorize(values)
-    order = np.argsort(distinct)  # the same Python string order np.unique sorts by
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return distinct[order], rank[codes]
-
-
 def build_matrix(
     interactions: pd.DataFrame,
     as_of: dt.date,
@@ -196,10 +185,12 @@ def build_matrix(
     products are dropped. Raises ValueError on missing columns or non-positive weights.
     """
     frame = _checked(interactions)
-    users, _ = _sorted_codes(frame["customer_id"].astype(str))
+    # distinct ids by hashing; assemble_matrix sorts only those (sorting every row's Python string
+    # was half the build and grew as n log n)
+    users = frame["customer_id"].astype(str).unique()
     if items is None:
-        items, _ = _sorted_codes(frame["product_id"].astype(str))
-    return assemble_matrix([frame], users, items, as_of, config)
+        items = frame["product_id"].astype(str).unique()
+    return assemble_matrix([frame], users, items, as_of, config, total_rows=len(frame))
 
 
 def assemble_matrix(
