@@ -220,6 +220,11 @@ def render(results: dict) -> str:
         if size.get("families_only"):
             out += [f"Only the data-path stages and the families {', '.join(size['families_only'])} were run at "
                     "this size (no mart writes, other families or DAG run).", ""]
+        elif size.get("stages_only") == ["dag_run"]:
+            out += ["Only the shop generation and the whole DAG run were run at this size.", ""]
+        elif "dag_run" in size.get("stages_only", []):
+            out += ["Only the data-path stages and the whole DAG run were run at this size (no mart writes or "
+                    "per-family stages).", ""]
         elif size.get("stages_only"):
             out += ["Only the data-path stages were run at this size (no mart writes, training or DAG run).", ""]
         out += stage_table(size) + [""]

@@ -3,6 +3,7 @@ tiny shop reports every stage. Timings are never asserted here; they belong in d
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -165,6 +166,9 @@ def test_a_partial_run_replaces_only_its_stages_and_says_so():
 def test_stages_outside_the_data_path_and_unknown_families_are_refused():
     with pytest.raises(ValueError, match="train:x not among"):
         BenchConfig(sizes=[10], stages=["ingest", "train:x"])
+    assert BenchConfig(sizes=[10], stages=["dag_run"]).data_path() == ()
+    assert BenchConfig(sizes=[10], stages=["dag_run"]).dag_run_only
+    assert BenchConfig(sizes=[10], stages=["validate", "dag_run"]).data_path() == ("ingest", "validate")
     with pytest.raises(ValueError, match="--families: nope not among"):
         BenchConfig(sizes=[10], families=["segmentation", "nope"])
 
@@ -216,3 +220,30 @@ def test_a_stage_killed_at_its_time_limit_says_so_rather_than_quoting_its_last_o
     # the report shows the kill as such, and a real failure still as FAILED
     assert report._note(m.as_dict()) == m.error
     assert report._note({"ok": False, "error": "ValueError: bad shop"}) == "FAILED: ValueError: bad shop"
+
+
+def test_a_dag_run_only_run_generates_the_shop_then_runs_the_whole_pipeline_on_its_own_warehouse(tmp_path, monkeypatch):
+    """The wiring only: the dag_run stage itself runs for real in the tiny-shop test above."""
+    import json
+
+    from ml.bench import runner
+    from ml.bench.measure import Measurement
+
+    ran = []
+
+    def fake_run_stage(name, args, env, **kwargs):
+        ran.append((name, env["VALUEFLOW_HOME"]))
+        if name == "generate":
+            Path(args["shop"]).mkdir(parents=True)
+            (Path(args["shop"]) / "manifest.json").write_text(json.dumps({"last_order_ts": "2025-11-30 20:59:00"}))
+        return Measurement(name, True, 1.0, 1.0, 10.0, 1.0, {})
+
+    monkeypatch.setattr(runner, "run_stage", fake_run_stage)
+    config = BenchConfig(sizes=[200], workdir=tmp_path / "bench", stages=["dag_run"], pg_admin_url=None)
+    results = run_benchmark(config, log=lambda line: None)
+    (size,) = results["sizes"]
+    assert [name for name, _ in ran] == ["generate", "dag_run"]
+    assert ran[1][1].endswith("dag") and ran[1][1] != ran[0][1]  # the DAG's own state, not the stages'
+    assert size["stages_only"] == ["dag_run"] and size["as_of"] == "2025-12-01"
+    rendered = report.render(report.finish(results, "python -m ml bench --stages dag_run", {}))
+    assert "Only the shop generation and the whole DAG run were run at this size." in rendered
