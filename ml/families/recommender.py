@@ -35,8 +35,8 @@ from ml.recommend.interactions import (
 )
 from ml.recommend.models import fit_model
 from ml.recommend.recommender import Recommender
-from ml.recommend.train import TrainingData
 from ml.recommend.scoring_sql import active_customers_sql, popularity_sql, segment_popularity_sql
+from ml.recommend.train import TrainingData
 from ml.warehouse import Warehouse
 
 NAME = "recommender"
