@@ -200,7 +200,13 @@ def render(results: dict) -> str:
     commands = commands or [results.get("command", "")]
     out = [f"Last run {results.get('finished_at', '')}; produced by " + " then ".join(f"`{c}`" for c in commands)
            + " (each size records its own command below).", ""]
-    out += ["| machine | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in results.get("machine", {}).items()]
+    cpus = list(dict.fromkeys(filter(None, [s.get("cpu") for s in results["sizes"]]
+                                        + [again.get("cpu") for s in results["sizes"] for again in s.get("remeasured", [])])))
+    if len(cpus) > 1:
+        out += [f"**The sizes were measured on different machines** ({'; '.join(cpus)}): each size, and each stage "
+                "measured again, names its own below. Compare times within one run only; memory is comparable.", ""]
+    out += ["| machine (of the latest run) | |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in results.get("machine", {}).items()]
     out += ["", f"Model families measured (from `FAMILY_MODULES`): {', '.join(results['families'])}. "
             f"PostgreSQL: {results.get('postgres', '–')}. Recommender: {results['recommender']}.", ""]
     out += ["### Mart writes: this project vs pandas.to_sql", ""] + writes_table(results) + [""]
@@ -213,9 +219,9 @@ def render(results: dict) -> str:
         counts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in shop.items() if k != "customers_truth")
         out += [f"### Every stage at {size['customers']:,} customers ({counts}; as of {size.get('as_of', '–')})", "",
                 f"`{size.get('command', results.get('command', ''))}`, finished {size.get('finished_at', '–')}, "
-                f"load average at its start {size.get('load_average_at_start', '–')} (2 cores).", ""]
+                f"load average at its start {size.get('load_average_at_start', '–')} (2 cores{_on(size)}).", ""]
         for again in size.get("remeasured", []):
-            out += [f"Measured again by `{again['command']}` (finished {again['finished_at']}): "
+            out += [f"Measured again by `{again['command']}` (finished {again['finished_at']}{_on(again)}): "
                     f"{', '.join(again['stages'])}.", ""]
         if size.get("families_only"):
             out += [f"Only the data-path stages and the families {', '.join(size['families_only'])} were run at "
@@ -286,6 +292,10 @@ def log_to_mlflow(results: dict, markdown: Path) -> str:
         return run.info.run_id
 
 
+def _on(run: dict) -> str:
+    return f", {run['cpu']}" if run.get("cpu") else ""
+
+
 def finish(results: dict, command: str, machine: dict) -> dict:
     results["command"] = command
     results["machine"] = machine
@@ -293,6 +303,7 @@ def finish(results: dict, command: str, machine: dict) -> dict:
     for size in results["sizes"]:
         size.setdefault("command", command)
         size.setdefault("load_average_at_start", machine.get("load average at start", "–"))
+        size.setdefault("cpu", machine.get("cpu"))  # sizes merged from other runs keep their own
         size["finished_at"] = results["finished_at"]
     return results
 
@@ -305,7 +316,8 @@ def merge(earlier: dict | None, latest: dict) -> dict:
     """
     if not earlier:
         return latest
-    before = {s["customers"]: s for s in earlier.get("sizes", [])}
+    earlier_cpu = earlier.get("machine", {}).get("cpu")  # files written before sizes named their machine
+    before = {s["customers"]: {"cpu": earlier_cpu, **s} for s in earlier.get("sizes", [])}
     sizes = []
     for size in latest["sizes"]:
         old = before.pop(size["customers"], None)
@@ -321,7 +333,7 @@ def _merge_stages(old: dict, partial: dict) -> dict:
     size["stages"] = [fresh.pop(s["stage"], s) for s in old["stages"]] + list(fresh.values())
     size["remeasured"] = [*old.get("remeasured", []), {"stages": [s["stage"] for s in partial["stages"]],
                           "command": partial.get("command"), "finished_at": partial.get("finished_at"),
-                          "shop": partial.get("shop")}]
+                          "shop": partial.get("shop"), "cpu": partial.get("cpu")}]
     return size
 
 

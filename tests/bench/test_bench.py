@@ -163,6 +163,28 @@ def test_a_partial_run_replaces_only_its_stages_and_says_so():
     assert "train:x" not in table  # one size only: no growth to show
 
 
+def test_sizes_merged_from_another_machine_keep_its_name_and_the_report_says_so():
+    def stage(name):
+        return {"stage": name, "ok": True, "wall_s": 1.0, "cpu_s": 1.0, "peak_rss_mib": 100.0, "process_wall_s": 1.5,
+                "info": {}}
+
+    base = {"recommender": "x", "families": [], "als": {}, "to_sql_max_rows": 1, "seed": 1}
+    earlier = {**base, "machine": {"cpu": "2 × AMD EPYC"},
+               "sizes": [{"customers": 10, "stages": [stage("generate"), stage("train:x")]},
+                         {"customers": 100, "stages": [stage("generate")]}]}
+    latest = report.finish({**base, "sizes": [{"customers": 10, "stages_only": ["ingest"], "stages": [stage("ingest")]}]},
+                           "python -m ml bench --customers 10 --stages ingest --merge", {"cpu": "2 × Intel Xeon"})
+    merged = report.merge(earlier, latest)
+    small, big = merged["sizes"]
+    assert small["cpu"] == big["cpu"] == "2 × AMD EPYC"
+    assert small["remeasured"][0]["cpu"] == "2 × Intel Xeon"
+    text = report.render(merged)
+    assert "measured on different machines** (2 × AMD EPYC; 2 × Intel Xeon)" in text
+    assert "(2 cores, 2 × AMD EPYC)" in text and "UTC, 2 × Intel Xeon): ingest." in text
+    same = report.render(report.merge({**earlier, "machine": {"cpu": "2 × Intel Xeon"}}, latest))
+    assert "different machines" not in same
+
+
 def test_stages_outside_the_data_path_and_unknown_families_are_refused():
     with pytest.raises(ValueError, match="train:x not among"):
         BenchConfig(sizes=[10], stages=["ingest", "train:x"])
