@@ -196,7 +196,10 @@ def dag_tasks_table(results: dict) -> list[str]:
 
 
 def render(results: dict) -> str:
-    commands = list(dict.fromkeys(s.get("command", results.get("command", "")) for s in results["sizes"]))
+    # Every command behind the figures, stages measured again included, in the order they ran.
+    again = sorted((a for s in results["sizes"] for a in s.get("remeasured", [])), key=lambda a: a.get("finished_at", ""))
+    commands = list(dict.fromkeys([*(s.get("command", results.get("command", "")) for s in results["sizes"]),
+                                   *(a["command"] for a in again if a.get("command"))]))
     commands = commands or [results.get("command", "")]
     out = [f"Last run {results.get('finished_at', '')}; produced by " + " then ".join(f"`{c}`" for c in commands)
            + " (each size records its own command below).", ""]

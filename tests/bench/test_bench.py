@@ -170,8 +170,8 @@ def test_sizes_merged_from_another_machine_keep_its_name_and_the_report_says_so(
 
     base = {"recommender": "x", "families": [], "als": {}, "to_sql_max_rows": 1, "seed": 1}
     earlier = {**base, "machine": {"cpu": "2 × AMD EPYC"},
-               "sizes": [{"customers": 10, "stages": [stage("generate"), stage("train:x")]},
-                         {"customers": 100, "stages": [stage("generate")]}]}
+               "sizes": [{"customers": 10, "stages": [stage("generate"), stage("train:x")], "command": "bench 10 100"},
+                         {"customers": 100, "stages": [stage("generate")], "command": "bench 10 100"}]}
     latest = report.finish({**base, "sizes": [{"customers": 10, "stages_only": ["ingest"], "stages": [stage("ingest")]}]},
                            "python -m ml bench --customers 10 --stages ingest --merge", {"cpu": "2 × Intel Xeon"})
     merged = report.merge(earlier, latest)
@@ -181,6 +181,7 @@ def test_sizes_merged_from_another_machine_keep_its_name_and_the_report_says_so(
     text = report.render(merged)
     assert "measured on different machines** (2 × AMD EPYC; 2 × Intel Xeon)" in text
     assert "(2 cores, 2 × AMD EPYC)" in text and "UTC, 2 × Intel Xeon): ingest." in text
+    assert "produced by `bench 10 100` then `python -m ml bench --customers 10 --stages ingest --merge` (" in text
     same = report.render(report.merge({**earlier, "machine": {"cpu": "2 × Intel Xeon"}}, latest))
     assert "different machines" not in same
 
