@@ -26,9 +26,17 @@ browser:
 	      chromium chromium-driver docker-compose >/dev/null; } \
 	  || echo "WARNING: apt-get could not install chromium/docker-compose: the browser and compose-config checks will be skipped"; }
 
-# Every tier, the system test (tests/system, marker `system`) included.
-test: $(STAMP) browser
+# ruff, pinned in requirements.txt and configured in pyproject.toml (Airflow's AIR rules included).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# Every tier, the system test (tests/system, marker `system`) included; lint first.
+test: $(STAMP) lint browser
 	$(PY) -m pytest
+
+# The unit tier and the DAG checks: plain functions on small frames, no Airflow run (a few minutes).
+test-fast: $(STAMP) lint
+	$(PY) -m pytest tests/unit tests/dags
 
 # Only the system test: docker-compose.yaml's topology on loopback with real services, UIs in chromium.
 system-test: $(STAMP) browser

@@ -18,11 +18,13 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-USER_VALUE = Asset("valueflow://warehouse/marts/user_value")
-USER_SEGMENTS = Asset("valueflow://warehouse/marts/user_segments")
-USER_PROPENSITY = Asset("valueflow://warehouse/marts/user_propensity")
-USER_RECOMMENDATIONS = Asset("valueflow://warehouse/marts/user_recommendations")
-MARKETING_AUDIENCES = Asset("valueflow://warehouse/marts/marketing_audiences")
+from ml import catalog
+
+USER_VALUE = Asset(catalog.table_asset_uri(catalog.USER_VALUE))
+USER_SEGMENTS = Asset(catalog.table_asset_uri(catalog.USER_SEGMENTS))
+USER_PROPENSITY = Asset(catalog.table_asset_uri(catalog.USER_PROPENSITY))
+USER_RECOMMENDATIONS = Asset(catalog.table_asset_uri(catalog.USER_RECOMMENDATIONS))
+MARKETING_AUDIENCES = Asset(catalog.table_asset_uri(catalog.MARKETING_AUDIENCES))
 
 
 @dag(
@@ -41,10 +43,9 @@ def build_audiences():
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
 
-        from ml import audiences
-        from ml.customer_value.audiences import AudienceConfigError
-
         from ml import orchestration
+        from ml.audiences import build as audiences
+        from ml.audiences.rules import AudienceConfigError
 
         context = get_current_context()
         try:

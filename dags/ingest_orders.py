@@ -23,8 +23,10 @@ import os
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-RAW_ORDER_LINES = Asset("valueflow://warehouse/raw/order_lines")
-USER_FEATURES = Asset("valueflow://warehouse/features/user_features")
+from ml import catalog
+
+RAW_ORDER_LINES = Asset(catalog.table_asset_uri(catalog.RAW_ORDER_LINES))
+USER_FEATURES = Asset(catalog.table_asset_uri(catalog.USER_FEATURES))
 SCHEDULE = os.environ.get("VALUEFLOW_INGEST_SCHEDULE", "@weekly")
 # The schedule stops after this date (a retired shop); backfills of earlier dates still run.
 END_DATE = os.environ.get("VALUEFLOW_INGEST_END_DATE") or None

@@ -1,7 +1,7 @@
 """
 ### Model families: train, promote and score
 
-For every family in `ml/families/__init__.py`, this file builds two DAGs:
+For every family in `ml/families/__init__.py` (`FAMILY_MARTS`), this file builds two DAGs:
 
 * `train_<family>` (runs when `features.user_features` is refreshed): build the family's features,
   train a challenger and log it to MLflow, then re-score challenger and champion on the same fresh
@@ -19,21 +19,21 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from ml.families import FAMILY_MODULES
+from ml import catalog
+from ml.families import FAMILY_MARTS
 
-USER_FEATURES = Asset("valueflow://warehouse/features/user_features")
+USER_FEATURES = Asset(catalog.table_asset_uri(catalog.USER_FEATURES))
 DEFAULT_ARGS = {"owner": "valueflow", "retries": 2, "retry_delay": pendulum.duration(minutes=2)}
 START = pendulum.datetime(2025, 1, 1, tz="UTC")
 AS_OF_PARAM = {"as_of": Param(None, type=["null", "string"], description="YYYY-MM-DD; default: latest export")}
 
 
 def model_asset(name: str) -> Asset:
-    return Asset(f"valueflow://mlflow/models/{name}")
+    return Asset(catalog.model_asset_uri(name))
 
 
 def mart_asset(table: str) -> Asset:
-    schema, name = table.split(".")
-    return Asset(f"valueflow://warehouse/{schema}/{name}")
+    return Asset(catalog.table_asset_uri(table))
 
 
 def make_train_dag(name: str):
@@ -97,6 +97,6 @@ def make_score_dag(name: str, mart: str):
     return score_family()
 
 
-for _name, _module, _mart in FAMILY_MODULES:
+for _name, _mart in FAMILY_MARTS:
     globals()[f"train_{_name}"] = make_train_dag(_name)
     globals()[f"score_{_name}"] = make_score_dag(_name, _mart)

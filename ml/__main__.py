@@ -16,19 +16,19 @@ def _generate(args) -> int:
 
 
 def _run(args) -> int:
-    from ml import pipeline, report
+    from ml import pipeline, summary
 
     status = pipeline.run_pipeline(args.source, args.as_of)
     if status != 0:
         print(f"\nThe pipeline stopped (exit {status}); see the task log above. "
               "Previous tables and champions are unchanged.", file=sys.stderr)
         return status
-    print(report.summary())
+    print(summary.summary())
     return 0
 
 
 def _demo(args) -> int:
-    from ml import pipeline, report, settings
+    from ml import pipeline, settings, summary
     from ml.generate import ShopSpec, write_shop
 
     shop = settings.state_dir() / "data" / "demo_shop"
@@ -38,7 +38,7 @@ def _demo(args) -> int:
     status = pipeline.run_pipeline(str(shop), args.as_of)
     if status != 0:
         return status
-    print(report.summary())
+    print(summary.summary())
     return 0
 
 
@@ -53,9 +53,9 @@ def _rollback(args) -> int:
 
 
 def _status(args) -> int:
-    from ml import report
+    from ml import summary
 
-    print(report.summary())
+    print(summary.summary())
     return 0
 
 
@@ -64,8 +64,8 @@ def _interrupt(signum, frame):
 
 
 def _bench(args) -> int:
-    from ml.bench import report
-    from ml.bench.runner import BenchConfig, bench_command, run_benchmark
+    from benchmarks import report
+    from benchmarks.runner import BenchConfig, bench_command, run_benchmark
 
     config = BenchConfig(sizes=args.customers, seed=args.seed, to_sql_max_rows=args.to_sql_max_rows,
                          duckdb_to_sql_max_rows=args.duckdb_to_sql_max_rows, dag_run=not args.no_dag_run, keep=args.keep,

@@ -5,7 +5,9 @@ import datetime as dt
 
 import pandas as pd
 
-from ml.warehouse import Warehouse, sql_literal
+from ml import catalog
+from ml.sql import sql_literal
+from ml.warehouse import Warehouse
 
 # Stock codes in real exports that are fees, postage or manual adjustments, not merchandise.
 NON_MERCHANDISE_CODES = ("POST", "DOT", "M", "D", "C2", "CRUK", "BANK CHARGES", "AMAZONFEE", "PADS", "B", "S",
@@ -38,11 +40,11 @@ def read_products(wh: Warehouse) -> pd.DataFrame:
 
 def read_events(wh: Warehouse, before: dt.date) -> pd.DataFrame | None:
     """Browse/cart events before the as-of date, or None when the shop has none."""
-    if not wh.table_exists("raw.events"):
+    if not wh.table_exists(catalog.RAW_EVENTS):
         return None
     return wh.query("SELECT customer_id, product_id, event_type, event_ts FROM raw.events "
                     f"WHERE event_ts < {sql_literal(before)} ORDER BY event_ts")
 
 
 def has_events(wh: Warehouse) -> bool:
-    return wh.table_exists("raw.events") and wh.row_count("raw.events") > 0
+    return wh.table_exists(catalog.RAW_EVENTS) and wh.row_count(catalog.RAW_EVENTS) > 0

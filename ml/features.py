@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ml import catalog
 from ml.data import has_events, merchandise_predicate
-from ml.warehouse import Warehouse, sql_literal
+from ml.sql import rebuild_partitions, sql_literal
+from ml.warehouse import Warehouse
 
-USER_FEATURES = "features.user_features"
+USER_FEATURES = catalog.USER_FEATURES
 ACTIVE_DAYS = 365  # an active customer bought something in the last year
 RECENT_DAYS = 90
 CART_CONVERSION_DAYS = 7
@@ -111,12 +113,9 @@ LEFT JOIN recent rc ON rc.customer_id = b.customer_id{events_join}
 
 def build_user_features(wh: Warehouse, as_of: dt.date) -> int:
     """Replace the as-of partition of features.user_features in one transaction; return its rows."""
-    columns = ", ".join(f"{name} {kind}" for name, kind in USER_FEATURE_COLUMNS.items())
     select = user_features_sql(as_of, with_events=has_events(wh))
-    with wh.transaction(), wh.unordered_inserts():  # read back ORDER BY customer_id
-        wh.execute(f"CREATE TABLE IF NOT EXISTS {USER_FEATURES} ({columns})")
-        wh.execute(f"DELETE FROM {USER_FEATURES} WHERE as_of_date = {sql_literal(as_of)}")
-        wh.execute(f"INSERT INTO {USER_FEATURES} ({', '.join(USER_FEATURE_COLUMNS)}) {select}")
+    # read back ORDER BY customer_id, so insertion order need not be kept
+    rebuild_partitions(wh, USER_FEATURES, USER_FEATURE_COLUMNS, {as_of: select}, unordered=True)
     return wh.row_count(USER_FEATURES, f"as_of_date = {sql_literal(as_of)}")
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml import features, ingest, promotion, registry, validation
+from ml import catalog, features, ingest, promotion, registry, validation
 from ml.families import load_family
+from ml.sql import date_literal
 from ml.warehouse import Warehouse, connect
 
 log = logging.getLogger(__name__)
-INGEST_RUNS = "ops.ingest_runs"
+INGEST_RUNS = catalog.INGEST_RUNS
 # Runs whose as-of date is their schedule's, not the export's (Airflow's DagRunType values).
 SCHEDULED_RUN_TYPES = ("scheduled", "backfill")
 STALE_EXPORT_DAYS = 14
@@ -102,14 +103,13 @@ def validate_export(as_of: str, run_id: str, orders_before: str | None = None) -
 
 
 def publish_export(source: str, as_of: str, run_id: str) -> dict:
-    with connect() as wh:
-        with wh.transaction():
-            published = ingest.publish_staged(wh)
-            record = pd.DataFrame([{"run_id": run_id, "source": source, "as_of_date": parse_date(as_of),
-                                    "order_lines": published.get("order_lines", 0),
-                                    "tables": ",".join(sorted(published)),
-                                    "published_at": pd.Timestamp.now(tz="UTC").tz_localize(None)}])
-            wh.replace_partition(INGEST_RUNS, record, {"run_id": run_id})
+    with connect() as wh, wh.transaction():
+        published = ingest.publish_staged(wh)
+        record = pd.DataFrame([{"run_id": run_id, "source": source, "as_of_date": parse_date(as_of),
+                                "order_lines": published.get("order_lines", 0),
+                                "tables": ",".join(sorted(published)),
+                                "published_at": pd.Timestamp.now(tz="UTC").tz_localize(None)}])
+        wh.replace_partition(INGEST_RUNS, record, {"run_id": run_id})
     return {"as_of": as_of, "tables": [f"raw.{name}" for name in published]}
 
 
@@ -183,7 +183,7 @@ def score_family(name: str, requested_as_of: str | None) -> dict:
             raise NoChampion(f"{name} had no champion on {as_of} (its champions were all chosen later, from orders "
                              f"after that date), so {family.mart} for {as_of} was left as it was")
         if not wh.table_exists(features.USER_FEATURES) or not wh.row_count(
-                features.USER_FEATURES, f"as_of_date = DATE '{as_of.isoformat()}'"):
+                features.USER_FEATURES, f"as_of_date = {date_literal(as_of)}"):
             family.build_features(wh, as_of)
         rows = family.score(wh, as_of, champion)
     return {"table": family.mart, "as_of": as_of.isoformat(), "rows": rows,

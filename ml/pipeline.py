@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ml import settings
-from ml.families import FAMILY_MODULES
+from ml.families import FAMILY_NAMES
 
 
 def airflow_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -45,8 +45,8 @@ def migrate_metadata(env: dict[str, str]) -> None:
 
 def pipeline_dag_ids() -> list[str]:
     """Ingest, then every family's training, then scoring in family order, then audiences if present."""
-    trains = [f"train_{name}" for name, _, _ in FAMILY_MODULES]
-    scores = [f"score_{name}" for name, _, _ in FAMILY_MODULES]
+    trains = [f"train_{name}" for name in FAMILY_NAMES]
+    scores = [f"score_{name}" for name in FAMILY_NAMES]
     extra = ["build_audiences"] if (settings.REPO_ROOT / "dags" / "build_audiences.py").exists() else []
     return ["ingest_orders", *trains, *scores, *extra]
 

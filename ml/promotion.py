@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 import yaml
 
-from ml import registry, settings
+from ml import catalog, registry, settings
 from ml.families.base import Evaluation, ModelFamily, ModelRef
 from ml.warehouse import Warehouse
 
 POLICY_KEYS = {"metric", "direction", "min_gain", "baseline_min_gain", "guardrails", "description"}
 GUARDRAIL_KEYS = {"metric", "source", "min", "max"}
-PROMOTIONS_TABLE = "ops.model_promotions"
+PROMOTIONS_TABLE = catalog.MODEL_PROMOTIONS
 
 
 class PolicyError(ValueError):
@@ -136,19 +136,19 @@ def promote_challenger(wh: Warehouse, family: ModelFamily, as_of: dt.date, pipel
     if decision.promote:
         registry.set_alias(challenger, registry.CHAMPION)
         if champion is not None:
-            registry.set_alias(champion, "previous_champion")
+            registry.set_alias(champion, registry.PREVIOUS_CHAMPION)
     _record(wh, family, as_of, challenger, champion, policy, evaluation, decision, pipeline_run_id)
     return decision
 
 
 def _record(wh, family, as_of, challenger: ModelRef, champion: ModelRef | None, policy: Policy,
             evaluation: Evaluation, decision: Decision, pipeline_run_id: str) -> None:
-    verdict = "promoted" if decision.promote else "rejected"
+    verdict = registry.PROMOTED if decision.promote else "rejected"
     registry.tag_version(challenger, {
-        "valueflow.decision": verdict,
-        "valueflow.decision_reason": decision.reason[:4000],
+        registry.DECISION_TAG: verdict,
+        registry.DECISION_REASON_TAG: decision.reason[:4000],
         f"valueflow.{policy.metric}": f"{decision.challenger_value:.6f}",
-        "valueflow.decided_as_of": as_of.isoformat(),
+        registry.DECIDED_AS_OF_TAG: as_of.isoformat(),
     }, description=f"{verdict} on {as_of.isoformat()} against the {decision.reference}: {decision.reason}")
     row = pd.DataFrame([{
         "model_name": family.name,
@@ -179,7 +179,7 @@ def rollback_champion(wh: Warehouse, model_name: str, to_version: str, reason: s
     current = registry.get_alias(model_name, registry.CHAMPION)
     target = registry.get_version(model_name, to_version)
     registry.set_alias(target, registry.CHAMPION)
-    registry.tag_version(target, {"valueflow.decision": "rolled_back_to", "valueflow.decision_reason": reason})
+    registry.tag_version(target, {registry.DECISION_TAG: "rolled_back_to", registry.DECISION_REASON_TAG: reason})
     row = pd.DataFrame([{
         "model_name": model_name, "challenger_version": target.version,
         "champion_version": current.version if current else None, "metric": "", "challenger_value": math.nan,

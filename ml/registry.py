@@ -5,6 +5,19 @@ from ml.families.base import ModelRef
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
+
+# Tags on model versions (and runs), named once: promotion writes them, scoring and the UI read them.
+ROLE_TAG = "valueflow.role"
+DECISION_TAG = "valueflow.decision"
+DECISION_REASON_TAG = "valueflow.decision_reason"
+DECIDED_AS_OF_TAG = "valueflow.decided_as_of"
+KIND_TAG = "valueflow.kind"  # which candidate of a family won (cnn, bgnbd, als, ...)
+PARENT_RUN_TAG = "valueflow.parent_run_id"
+CANDIDATE_TAG = "valueflow.candidate"
+FAMILY_TAG = "valueflow.family"
+AS_OF_TAG = "valueflow.as_of_date"
+PROMOTED = "promoted"
 
 
 def _client():
@@ -22,7 +35,7 @@ def register_challenger(model_uri: str, name: str, run_id: str, description: str
     from ml import tracking
 
     tracking.configure()
-    version = mlflow.register_model(model_uri, name, tags={"valueflow.role": "challenger"})
+    version = mlflow.register_model(model_uri, name, tags={ROLE_TAG: CHALLENGER})
     client = _client()
     if description:
         client.update_model_version(name, version.version, description=description)
@@ -58,8 +71,6 @@ def get_version(name: str, version: str) -> ModelRef:
     return ModelRef(name=name, version=str(found.version), run_id=found.run_id)
 
 
-DECIDED_AS_OF_TAG = "valueflow.decided_as_of"
-
 
 def decided_as_of(ref: ModelRef) -> str | None:
     """The as-of date (YYYY-MM-DD) at which this version was judged against the champion, if it was."""
@@ -80,7 +91,7 @@ def champion_at(name: str, as_of: str) -> ModelRef | None:
     if chosen_on is None or chosen_on <= as_of:
         return champion
     earlier = [v for v in _client().search_model_versions(f"name = '{name}'")
-               if v.tags.get("valueflow.decision") == "promoted" and v.tags.get(DECIDED_AS_OF_TAG, "9999") <= as_of]
+               if v.tags.get(DECISION_TAG) == PROMOTED and v.tags.get(DECIDED_AS_OF_TAG, "9999") <= as_of]
     if not earlier:
         return None
     best = max(earlier, key=lambda v: (v.tags[DECIDED_AS_OF_TAG], int(v.version)))

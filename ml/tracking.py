@@ -29,7 +29,7 @@ def configure() -> str:
     mlflow.set_registry_uri(uri)
     try:
         MlflowClient(uri).search_experiments(max_results=1)
-    except Exception as error:  # noqa: BLE001 - any transport or store error means the same to the user
+    except Exception as error:
         raise TrackingUnavailable(f"MLflow tracking store {uri} is not reachable: {error}") from error
     return uri
 
@@ -60,7 +60,9 @@ def start_run(family: str, as_of: dt.date, run_name: str, tags: dict[str, str] |
 
     configure()
     experiment_id = ensure_experiment(family)
-    all_tags = {"valueflow.family": family, "valueflow.as_of_date": as_of.isoformat(), **(tags or {})}
+    from ml import registry
+
+    all_tags = {registry.FAMILY_TAG: family, registry.AS_OF_TAG: as_of.isoformat(), **(tags or {})}
     airflow_run = os.environ.get("AIRFLOW_CTX_DAG_RUN_ID")
     if airflow_run:
         all_tags["airflow.dag_run_id"] = airflow_run

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from ml import settings
+from ml import catalog, settings
 from ml.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def validate_batches(batches: Iterable[pd.DataFrame], suite_name: str, as_of: dt
     name = definition["name"]
     try:
         context.suites.delete(name)
-    except Exception:  # noqa: BLE001 - absent on first run; the file is the source of truth
+    except Exception:
         pass
     suite = context.suites.add(gx.ExpectationSuite(
         name=name, expectations=definition["expectations"], meta=definition.get("meta", {})))
@@ -253,7 +253,7 @@ def record_outcome(wh: Warehouse, outcome: SuiteOutcome, as_of: dt.date, run_id:
         "failures": json.dumps(outcome.failures, default=str), "data_docs": outcome.data_docs or "",
         "validated_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
     }])
-    wh.replace_partition("ops.validation_results", row, {"run_id": run_id, "suite": outcome.suite})
+    wh.replace_partition(catalog.VALIDATION_RESULTS, row, {"run_id": run_id, "suite": outcome.suite})
 
 
 def validate_staged(wh: Warehouse, as_of: dt.date, run_id: str,

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ml import settings
+from ml.sql import sql_literal
 
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 _COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -64,9 +65,7 @@ def to_arrow(frame: pd.DataFrame) -> pa.Table:
         kind = field.type
         if pa.types.is_timestamp(kind):
             kind = pa.timestamp("us")
-        elif pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-            kind = pa.string()
-        elif pa.types.is_dictionary(kind):
+        elif pa.types.is_large_string(kind) or pa.types.is_string_view(kind) or pa.types.is_dictionary(kind):
             kind = pa.string()
         fields.append(pa.field(field.name, kind))
     return table.cast(pa.schema(fields))
@@ -78,7 +77,7 @@ class WarehouseLocation:
     target: str  # file path for DuckDB, libpq conninfo URL for PostgreSQL
 
     @classmethod
-    def parse(cls, url: str) -> "WarehouseLocation":
+    def parse(cls, url: str) -> WarehouseLocation:
         parsed = urlparse(url)
         if parsed.scheme == "duckdb":
             path = unquote(parsed.netloc + parsed.path)
@@ -115,14 +114,14 @@ class Warehouse:
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> "Warehouse":
+    def __enter__(self) -> Warehouse:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator["Warehouse"]:
+    def transaction(self) -> Iterator[Warehouse]:
         """All statements inside commit together or not at all."""
         if self._in_transaction:
             yield self
@@ -144,7 +143,7 @@ class Warehouse:
             self._in_transaction = False
 
     @contextlib.contextmanager
-    def unordered_inserts(self) -> Iterator["Warehouse"]:
+    def unordered_inserts(self) -> Iterator[Warehouse]:
         """Inside, DuckDB may store the rows of an INSERT ... SELECT in any order
         (preserve_insertion_order = false); PostgreSQL never promises an order anyway.
 
@@ -220,7 +219,7 @@ class Warehouse:
                 yield _frame_from_rows(run, columns)
 
     @contextlib.contextmanager
-    def _reader(self) -> Iterator["Warehouse"]:
+    def _reader(self) -> Iterator[Warehouse]:
         """A connection of its own for a long read, so the caller may write meanwhile (in memory, where
         a second connection would see another database, the same one)."""
         reader = Warehouse(self.url) if self.location.target != ":memory:" else self
@@ -345,23 +344,6 @@ def _ident(name: str) -> str:
     if not _COLUMN_NAME.match(name):
         raise WarehouseError(f"{name!r} is not a valid column name")
     return name
-
-
-def sql_literal(value: Any) -> str:
-    """Render a Python value as a SQL literal both dialects read the same way."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    if isinstance(value, dt.datetime):
-        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
-    if isinstance(value, dt.date):
-        return f"DATE '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 _PG_FLOAT_TYPES = {700, 701, 1700}  # float4, float8, numeric

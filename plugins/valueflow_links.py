@@ -121,10 +121,10 @@ class DataDocsLink(BaseOperatorLink):
 # -- Data Docs served by the api-server, behind Airflow's authentication ---------------------------
 def data_docs_app():
     """A FastAPI app serving the Data Docs folder to authenticated Airflow users."""
+    from airflow.api_fastapi.core_api.security import get_user
     from fastapi import Depends, FastAPI
     from fastapi.staticfiles import StaticFiles
 
-    from airflow.api_fastapi.core_api.security import get_user
     from ml import settings
 
     app = FastAPI(title="ValueFlow Data Docs", dependencies=[Depends(get_user)])

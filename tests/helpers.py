@@ -25,6 +25,6 @@ def products(ids_and_categories: dict[str, str | None]) -> pd.DataFrame:
 def load(wh, lines: pd.DataFrame, catalogue: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> None:
     wh.replace_table("raw.order_lines", lines)
     wh.replace_table("raw.products", catalogue if catalogue is not None else products(
-        {p: None for p in lines["product_id"].unique()}))
+        dict.fromkeys(lines["product_id"].unique())))
     if events is not None:
         wh.replace_table("raw.events", events)

@@ -4,7 +4,7 @@ One holdout is ~200 customers on a small shop, so its AUC moves by +-0.03 from m
 repeats the family's time layout (holdout D-30, training origins D-60, D-88, ..., the newest validating)
 at `--cutoffs` as-of dates 28 days apart and prints each kind's holdout ROC AUC, the kind the family's
 selection rule picks, and ranking by recency. Inputs come from the pandas reference
-(`ml.propensity.dataset`), which the warehouse SQL matches (tested). Nothing is logged or registered.
+(`ml.families.propensity.dataset`), which the warehouse SQL matches (tested). Nothing is logged or registered.
 
     VALUEFLOW_HOME=/tmp/vf python -m ml run --source export.xlsx      # loads the warehouse
     VALUEFLOW_HOME=/tmp/vf python tools/backtest_propensity.py --cutoffs 8
@@ -24,10 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from ml import data
-    from ml.families.propensity import N_TRAIN_ORIGINS, STEP_DAYS, _choose, plan_origins
-    from ml.propensity.dataset import Examples, build_examples_at, split_by_origin
-    from ml.propensity.metrics import score_probabilities, score_ranking, score_recency_baseline
-    from ml.propensity.model import KINDS, train_propensity_model
+    from ml.families.propensity.dataset import Examples, build_examples_at, split_by_origin
+    from ml.families.propensity.family import N_TRAIN_ORIGINS, STEP_DAYS, _choose, plan_origins
+    from ml.families.propensity.metrics import score_probabilities, score_ranking, score_recency_baseline
+    from ml.families.propensity.model import KINDS, train_propensity_model
     from ml.warehouse import connect
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,22 +1,25 @@
-"""Model families, one module each. Importing this package is cheap (the DAG factory reads it at parse).
+"""Model families, one package each (`ml/families/<name>/`, see docs/architecture.md).
 
-Each entry: (family name, module under ml.families, mart table). Order matters for scoring: later
-families may read earlier marts (recommendation fallbacks use segments; audiences use them all).
+Importing this package is cheap (the DAG factory reads it at parse). Each entry: (family name, mart
+table). Order matters for scoring: later families may read earlier marts (recommendation fallbacks
+use segments; audiences use them all).
 """
-FAMILY_MODULES: tuple[tuple[str, str, str], ...] = (
-    ("segmentation", "segmentation", "marts.user_segments"),
-    ("propensity", "propensity", "marts.user_propensity"),
-    ("recommender", "recommender", "marts.user_recommendations"),
-    ("customer_value", "customer_value", "marts.user_value"),
-    ("sales_forecast", "sales_forecast", "marts.product_sales_forecast"),
+from ml import catalog
+
+FAMILY_MARTS: tuple[tuple[str, str], ...] = (
+    ("segmentation", catalog.USER_SEGMENTS),
+    ("propensity", catalog.USER_PROPENSITY),
+    ("recommender", catalog.USER_RECOMMENDATIONS),
+    ("customer_value", catalog.USER_VALUE),
+    ("sales_forecast", catalog.PRODUCT_SALES_FORECAST),
 )
+FAMILY_NAMES: tuple[str, ...] = tuple(name for name, _ in FAMILY_MARTS)
 
 
 def load_family(name: str):
-    """Import a family module and return its FAMILY (heavy imports happen here, not at parse time)."""
+    """Import a family package and return its FAMILY (heavy imports happen here, not at parse time)."""
     import importlib
 
-    for family_name, module, _ in FAMILY_MODULES:
-        if family_name == name:
-            return importlib.import_module(f"ml.families.{module}").FAMILY
-    raise KeyError(f"unknown model family {name!r}; known: {[f for f, _, _ in FAMILY_MODULES]}")
+    if name not in FAMILY_NAMES:
+        raise KeyError(f"unknown model family {name!r}; known: {list(FAMILY_NAMES)}")
+    return importlib.import_module(f"ml.families.{name}").FAMILY

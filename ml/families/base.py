@@ -47,8 +47,8 @@ class Evaluation:
 class ModelFamily:
     name: str  # MLflow registered model name; policy file config/policies/<name>.yaml
     mart: str  # the marts.* table its scoring writes
-    build_features: Callable[["Warehouse", dt.date], list[str]]
-    train: Callable[["Warehouse", dt.date], ModelRef]
-    evaluate: Callable[["Warehouse", dt.date, ModelRef, "ModelRef | None"], Evaluation]
-    score: Callable[["Warehouse", dt.date, ModelRef], int]
+    build_features: Callable[[Warehouse, dt.date], list[str]]
+    train: Callable[[Warehouse, dt.date], ModelRef]
+    evaluate: Callable[[Warehouse, dt.date, ModelRef, ModelRef | None], Evaluation]
+    score: Callable[[Warehouse, dt.date, ModelRef], int]
     description: str = ""

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks import pandas_features, report
+from benchmarks.runner import RECOMMENDER_FITS, BenchConfig, run_benchmark
 from ml import features
-from ml.bench import pandas_features, report
-from ml.bench.runner import RECOMMENDER_FITS, BenchConfig, run_benchmark
-from ml.families import FAMILY_MODULES
+from ml.families import FAMILY_NAMES
 
 
 def assert_same_features(sql: pd.DataFrame, computed: pd.DataFrame) -> None:
@@ -106,7 +106,7 @@ def test_harness_runs_on_a_tiny_shop_and_reports_every_stage(state_home, tmp_pat
     expected = ["generate", "ingest", "validate", "publish", "features_sql", "features_pandas",
                 "write:duckdb:project", "write:duckdb:to_sql", "write:postgres:project", "write:postgres:to_sql",
                 "dag_run"]
-    for family, _, _ in FAMILY_MODULES:
+    for family in FAMILY_NAMES:
         expected += [f"{step}:{family}" for step in ("features", "train", "promote", "score")]
     if results["recommender"] == "available":
         expected += ["recommender_matrix", *(f"recommender:{kind}" for kind in RECOMMENDER_FITS)]
@@ -233,7 +233,7 @@ def test_dag_task_table_rows_have_as_many_cells_as_its_header():
 def test_a_stage_killed_at_its_time_limit_says_so_rather_than_quoting_its_last_output(state_home, tmp_path):
     import os
 
-    from ml.bench.measure import run_stage
+    from benchmarks.measure import run_stage
 
     # a million-customer shop takes minutes to generate: past a 3 s limit it is killed mid-way
     m = run_stage("generate", {"customers": 1_000_000, "seed": 7, "shop": str(tmp_path / "shop")}, dict(os.environ),
@@ -249,8 +249,8 @@ def test_a_dag_run_only_run_generates_the_shop_then_runs_the_whole_pipeline_on_i
     """The wiring only: the dag_run stage itself runs for real in the tiny-shop test above."""
     import json
 
-    from ml.bench import runner
-    from ml.bench.measure import Measurement
+    from benchmarks import runner
+    from benchmarks.measure import Measurement
 
     ran = []
 

@@ -6,7 +6,7 @@ import numpy as np
 from ml import promotion, registry
 from ml.data import merchandise_predicate
 from ml.families import load_family
-from ml.warehouse import sql_literal
+from ml.sql import sql_literal
 
 TIER_ORDER = {"platinum": 0, "gold": 1, "silver": 2, "bronze": 3}
 
@@ -65,7 +65,7 @@ def test_customer_value_family_end_to_end(loaded_warehouse, small_shop_as_of, ml
     assert family.score(wh, as_of, champion) == rows and wh.row_count("marts.user_value") == rows
 
     # Audiences on top of the fresh mart (the other marts are absent here, which must be fine).
-    from ml.audiences import build_marketing_audiences
+    from ml.audiences.build import build_marketing_audiences
 
     written = build_marketing_audiences(wh, as_of, "pytest")
     audiences = wh.query("SELECT * FROM marts.marketing_audiences")

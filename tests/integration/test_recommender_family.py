@@ -11,15 +11,15 @@ import pytest
 
 from ml import features, promotion, registry
 from ml.families import load_family
-from ml.families.recommender import (
+from ml.families.recommender.evaluation import make_split
+from ml.families.recommender.family import (
     INTERACTIONS,
     MART,
     SEGMENTS,
     recommendation_chunks,
     recommender_config,
 )
-from ml.recommend.evaluation import make_split
-from ml.recommend.recommender import Recommender
+from ml.families.recommender.recommender import Recommender
 
 
 def _mart(wh, as_of) -> pd.DataFrame:

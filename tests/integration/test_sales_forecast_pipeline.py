@@ -8,8 +8,8 @@ def test_sales_forecast_pipeline(loaded_warehouse, mlflow_store, small_shop_as_o
     from mlflow.tracking import MlflowClient
 
     from ml import promotion, registry
-    from ml.families import sales_forecast as family
-    from ml.sales.calendar import forecast_origin
+    from ml.families.sales_forecast import family as family
+    from ml.families.sales_forecast.calendar import forecast_origin
 
     wh, as_of = loaded_warehouse, small_shop_as_of
     family.build_features(wh, as_of)

@@ -2,7 +2,6 @@
 train -> promote -> score, then a retrain that must not reshuffle or replace the champion."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from ml import features, orchestration, registry

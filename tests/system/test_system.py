@@ -13,14 +13,12 @@ It stops everything, asserting that no process it started survives.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
 import pytest
 import requests
-
 from local_stack import REPO_ROOT, LocalStack
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(1500)]
@@ -32,15 +30,15 @@ TERMINAL = {"success", "failed"}
 
 
 def family_names() -> list[str]:
-    from ml.families import FAMILY_MODULES
+    from ml.families import FAMILY_NAMES
 
-    return [name for name, _, _ in FAMILY_MODULES]
+    return list(FAMILY_NAMES)
 
 
 def family_marts() -> dict[str, str]:
-    from ml.families import FAMILY_MODULES
+    from ml.families import FAMILY_MARTS
 
-    return {name: mart for name, _, mart in FAMILY_MODULES}
+    return dict(FAMILY_MARTS)
 
 
 class Airflow:
@@ -379,7 +377,7 @@ def test_a_backfilled_week_runs_for_its_own_date_down_the_asset_chain(stack, cha
         decided = dict(con.execute("SELECT model_name, decision FROM ops.model_promotions WHERE as_of_date = %s",
                                    (sunday,)).fetchall())
         assert set(decided) == set(family_names())
-        for name, champion in backfill["champions_before"].items():
+        for name in backfill["champions_before"]:
             assert decided[name] == "rejected", f"{name}: a backfilled challenger displaced the newer champion"
             rows = con.execute(f"SELECT count(*) FROM {family_marts()[name]} WHERE as_of_date = %s",
                                (sunday,)).fetchone()[0]

@@ -5,9 +5,9 @@ import logging
 import pandas as pd
 import pytest
 
-from ml.audiences import AUDIENCES_MART, build_marketing_audiences
-from ml.customer_value.audiences import AudienceConfigError
-from ml.warehouse import sql_literal
+from ml.audiences.build import AUDIENCES_MART, build_marketing_audiences
+from ml.audiences.rules import AudienceConfigError
+from ml.sql import sql_literal
 
 AS_OF = dt.date(2024, 6, 1)
 

@@ -5,13 +5,13 @@ import logging
 import pandas as pd
 import pytest
 
-from ml.customer_value.audiences import (
+from ml.audiences.rules import (
     AudienceConfigError,
     build_audiences,
     load_audiences,
     parse_audiences,
 )
-from ml.customer_value.tiers import load_tiers
+from ml.families.customer_value.tiers import load_tiers
 
 TIER_NAMES = ["platinum", "gold", "silver", "bronze"]
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.customer_value.summary import (
+from ml.families.customer_value.summary import (
     build_customer_features,
     build_transactions,
     summarize_customers,
@@ -93,7 +93,7 @@ def _daily(start: str, days: int, per_day: int = 1, value: float = 10.0) -> pd.D
 
 
 def test_seasonal_indices_compare_the_coming_season_last_year_with_that_year():
-    from ml.customer_value.summary import seasonal_indices
+    from ml.families.customer_value.summary import seasonal_indices
 
     end = pd.Timestamp("2024-01-01")
     year_start = end - pd.Timedelta(days=365)
@@ -113,7 +113,7 @@ def test_seasonal_indices_compare_the_coming_season_last_year_with_that_year():
 
 
 def test_seasonal_indices_are_bounded():
-    from ml.customer_value.summary import SEASON_INDEX_BOUNDS, seasonal_indices
+    from ml.families.customer_value.summary import SEASON_INDEX_BOUNDS, seasonal_indices
 
     end = pd.Timestamp("2024-01-01")
     year_start = end - pd.Timedelta(days=365)

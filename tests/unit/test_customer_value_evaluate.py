@@ -3,16 +3,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.customer_value.evaluate import (
+from ml.families.customer_value.evaluate import (
     build_decile_table,
     plot_deciles,
     predict_naive_baseline,
     score_predictions,
 )
-from ml.customer_value.gbm import fit_gbm_value_model, predict_gbm_value
-from ml.customer_value.summary import build_customer_features, summarize_customers, summarize_window
-from ml.customer_value.training import build_gbm_training_set
+from ml.families.customer_value.gbm import fit_gbm_value_model, predict_gbm_value
+from ml.families.customer_value.summary import build_customer_features, summarize_customers, summarize_window
+from ml.families.customer_value.training import build_gbm_training_set
 from tests.unit.customer_value_synthetic import END, make_transactions
+
 
 def build_training_set(transactions, end, *, horizon_days, n_cutoffs=3):
     """Features at end - k * horizon (k = n..1) with targets in the horizon after each."""
@@ -116,7 +117,7 @@ def test_training_set_needs_history(transactions):
 
 
 def test_bgnbd_on_synthetic_days_ranks_holdout_buyers(transactions):
-    from ml.customer_value.clv import fit_clv_model, predict_customer_value
+    from ml.families.customer_value.clv import fit_clv_model, predict_customer_value
 
     holdout_start = END - pd.Timedelta(days=90)
     summary = summarize_customers(transactions, holdout_start)
@@ -131,7 +132,7 @@ def test_bgnbd_on_synthetic_days_ranks_holdout_buyers(transactions):
 
 
 def test_lightgbm_threads_stay_within_the_cap():
-    from ml.customer_value.gbm import threads_for
+    from ml.families.customer_value.gbm import threads_for
 
     assert threads_for(900, 2) == 1  # small data: extra threads only spin
     assert threads_for(1_000_000, 2) == 2

@@ -3,11 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.customer_value.clv import fit_clv_model
-from ml.customer_value.gbm import fit_gbm_value_model
-from ml.customer_value.model import OUTPUT_COLUMNS, CustomerValuePyfunc, ValuePredictor, to_summary
-from ml.customer_value.summary import build_customer_features
-from ml.customer_value.training import build_cutoffs, build_gbm_training_set
+from ml.families.customer_value.clv import fit_clv_model
+from ml.families.customer_value.gbm import fit_gbm_value_model
+from ml.families.customer_value.model import OUTPUT_COLUMNS, CustomerValuePyfunc, ValuePredictor, to_summary
+from ml.families.customer_value.summary import build_customer_features
+from ml.families.customer_value.training import build_cutoffs, build_gbm_training_set
 from tests.unit.customer_value_synthetic import END, make_transactions
 
 

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from ml.customer_value import bgnbd, gamma_gamma
-from ml.customer_value.clv import CLVModel, discounted_value, fit_clv_model, predict_customer_value
-from ml.customer_value.summary import summarize_customers
+from ml.families.customer_value import bgnbd, gamma_gamma
+from ml.families.customer_value.clv import CLVModel, discounted_value, fit_clv_model, predict_customer_value
+from ml.families.customer_value.summary import summarize_customers
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow"
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.customer_value.sql import MODEL_INPUT_COLUMNS, customer_features_sql
-from ml.customer_value.summary import build_customer_features, build_transactions
+from ml.families.customer_value.sql import MODEL_INPUT_COLUMNS, customer_features_sql
+from ml.families.customer_value.summary import build_customer_features, build_transactions
 from ml.warehouse import Warehouse
 
 

@@ -4,8 +4,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from ml.customer_value.summary import build_customer_features, summarize_window
-from ml.customer_value.training import (
+from ml.families.customer_value.summary import build_customer_features, summarize_window
+from ml.families.customer_value.training import (
     build_cutoffs,
     build_gbm_training_set,
     evaluate_on_holdout,

@@ -2,7 +2,7 @@
 import datetime as dt
 import math
 
-from ml.families.propensity import N_TRAIN_ORIGINS, _choose, plan_origins
+from ml.families.propensity.family import N_TRAIN_ORIGINS, _choose, plan_origins
 
 
 def test_origins_keep_every_label_window_before_as_of_and_apart_from_the_holdout():
@@ -40,7 +40,7 @@ def test_training_and_holdout_reads_are_capped_and_the_holdout_sample_is_stable(
     import numpy as np
     import pandas as pd
 
-    from ml.families import propensity
+    from ml.families.propensity import family as propensity
     from tests.unit.propensity_shop import make_shop
 
     as_of = dt.date(2025, 4, 1)

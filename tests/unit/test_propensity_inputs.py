@@ -3,10 +3,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.propensity.dataset import build_examples_at, build_training_examples, split_by_origin
-from ml.propensity.inputs import (CHANNELS, STATIC_FEATURES, build_model_input, build_static_features,
-                                  build_weekly_sequences, sequences_from_input)
-from ml.propensity.labels import (label_purchases, plan_rolling_origins, select_active_customers)
+from ml.families.propensity.dataset import build_examples_at, build_training_examples, split_by_origin
+from ml.families.propensity.inputs import (
+    CHANNELS,
+    STATIC_FEATURES,
+    build_model_input,
+    build_static_features,
+    build_weekly_sequences,
+    sequences_from_input,
+)
+from ml.families.propensity.labels import label_purchases, plan_rolling_origins, select_active_customers
 
 D = pd.Timestamp("2024-06-01")
 COLUMNS = ["invoice_id", "line_no", "product_id", "description", "quantity", "unit_price", "invoice_ts",

@@ -3,14 +3,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.propensity.calibration import fit_calibrator
-from ml.propensity import gbm
-from ml.propensity.dataset import Examples, build_examples_at, build_training_examples, split_by_origin
-from ml.propensity.inputs import STATIC_FEATURES
-from ml.propensity.metrics import (assign_deciles, auc_standard_error, plot_calibration, plot_roc, score_probabilities,
-                                   score_ranking, score_recency_baseline, top_decile_lift)
-from ml.propensity.model import (load_propensity_model, save_propensity_model, score_customers,
-                                 train_propensity_model)
+from ml.families.propensity import gbm
+from ml.families.propensity.calibration import fit_calibrator
+from ml.families.propensity.dataset import Examples, build_examples_at, build_training_examples, split_by_origin
+from ml.families.propensity.inputs import STATIC_FEATURES
+from ml.families.propensity.metrics import (
+    assign_deciles,
+    auc_standard_error,
+    plot_calibration,
+    plot_roc,
+    score_probabilities,
+    score_ranking,
+    score_recency_baseline,
+    top_decile_lift,
+)
+from ml.families.propensity.model import (
+    load_propensity_model,
+    save_propensity_model,
+    score_customers,
+    train_propensity_model,
+)
 from tests.unit.propensity_shop import make_shop
 
 AS_OF = pd.Timestamp("2024-01-01") + pd.Timedelta(days=480)
@@ -165,7 +177,7 @@ def test_training_failure_cases(splits):
 def test_pyfunc_takes_the_training_input_and_enforces_its_signature(splits, tmp_path, kind):
     import mlflow
 
-    from ml.propensity.pyfunc import save_propensity_pyfunc
+    from ml.families.propensity.pyfunc import save_propensity_pyfunc
 
     fit, val, holdout = splits
     model = train_propensity_model(kind, fit, val, seed=0)

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.propensity.dataset import build_examples_at
-from ml.propensity.features_sql import list_origins, read_examples, write_propensity_features
+from ml.families.propensity.dataset import build_examples_at
+from ml.families.propensity.features_sql import list_origins, read_examples, write_propensity_features
 from tests.unit.propensity_shop import make_shop
 
 D = pd.Timestamp("2025-04-01")

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.recommend.config import RecommenderConfig
-from ml.recommend.interactions import (
+from ml.families.recommender.config import RecommenderConfig
+from ml.families.recommender.interactions import (
     active_items_sql,
     build_matrix,
     build_relevance,
-    holdout_sql,
     date_literal,
+    holdout_sql,
     interactions_sql,
 )
 
@@ -204,7 +204,7 @@ def test_build_matrix_empty_input():
 
 
 def test_scoring_queries(run_sql):
-    from ml.recommend.scoring_sql import active_customers_sql, popularity_sql, segment_popularity_sql
+    from ml.families.recommender.scoring_sql import active_customers_sql, popularity_sql, segment_popularity_sql
 
     active_sql = active_items_sql(AS_OF, CONFIG, has_catalogue=True)
     assert list(run_sql(active_customers_sql(AS_OF, 30)).customer_id) == ["c1", "c2"]
@@ -275,7 +275,7 @@ def test_build_matrix_equals_plain_reference(seed, integer_ids, items):
 
 
 def test_among_compares_ids_as_strings():
-    from ml.recommend.interactions import among
+    from ml.families.recommender.interactions import among
 
     ids = np.array(["10", "9", "a", "b"], dtype=object)
     assert among(ids, ["b", 10, "zzz"]).tolist() == [True, False, False, True]
@@ -292,7 +292,7 @@ def assert_same_matrix(got, want):
 
 @pytest.mark.parametrize("seed, spare_rows", [(0, None), (1, None), (0, 0), (1, 25)])
 def test_a_matrix_assembled_from_batches_equals_the_one_built_from_the_whole_frame(seed, spare_rows):
-    from ml.recommend.interactions import assemble_matrix
+    from ml.families.recommender.interactions import assemble_matrix
 
     frame = random_interactions(seed)
     frame["last_purchase_date"] = pd.to_datetime(frame["last_purchase_date"])
@@ -307,7 +307,7 @@ def test_a_matrix_assembled_from_batches_equals_the_one_built_from_the_whole_fra
 
 
 def test_assemble_matrix_refuses_more_rows_than_it_was_told():
-    from ml.recommend.interactions import assemble_matrix
+    from ml.families.recommender.interactions import assemble_matrix
 
     frame = random_interactions(0).dropna(subset=["customer_id", "product_id"])
     frame["last_purchase_date"] = pd.to_datetime(frame["last_purchase_date"])
@@ -318,7 +318,7 @@ def test_assemble_matrix_refuses_more_rows_than_it_was_told():
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
 def test_read_matrix_streams_one_partition_out_of_the_warehouse(request, dialect):
-    from ml.recommend.interactions import read_matrix
+    from ml.families.recommender.interactions import read_matrix
 
     wh = request.getfixturevalue("warehouse" if dialect == "duckdb" else "pg_warehouse")
     frame = random_interactions(4)
@@ -337,7 +337,7 @@ def test_read_matrix_streams_one_partition_out_of_the_warehouse(request, dialect
 def test_read_matrix_user_sample_is_the_smallest_md5s_of_the_partition(request, dialect):
     import hashlib
 
-    from ml.recommend.interactions import read_matrix
+    from ml.families.recommender.interactions import read_matrix
 
     wh = request.getfixturevalue("warehouse" if dialect == "duckdb" else "pg_warehouse")
     rng = np.random.default_rng(3)

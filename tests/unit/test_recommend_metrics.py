@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from ml.recommend.metrics import catalogue_coverage, hit_matrix, ranking_metrics
+from ml.families.recommender.metrics import catalogue_coverage, hit_matrix, ranking_metrics
 
 A, B, C, D = 0, 1, 2, 3
 

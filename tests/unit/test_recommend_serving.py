@@ -1,15 +1,14 @@
 """The deployable Recommender, its MLflow pyfunc, the fallback for unseen customers, and a training run."""
 import dataclasses
 
-import numpy as np
 import pandas as pd
 import pytest
-
-from ml.recommend.evaluation import make_split
-from ml.recommend.fallback import fallback_lists, fallback_recommendations
-from ml.recommend.recommender import OUTPUT_COLUMNS, Recommender
-from ml.recommend.train import TrainingData, evaluate_recommenders, train_recommender
 from test_recommend_models import CONFIG, CUTOFF, taste_shop
+
+from ml.families.recommender.evaluation import make_split
+from ml.families.recommender.fallback import fallback_lists, fallback_recommendations
+from ml.families.recommender.recommender import OUTPUT_COLUMNS, Recommender
+from ml.families.recommender.train import TrainingData, evaluate_recommenders, train_recommender
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +67,7 @@ def test_empty_request(recommender):
 
 def test_pyfunc_roundtrip(recommender, tmp_path):
     mlflow_pyfunc = pytest.importorskip("mlflow.pyfunc")
-    from ml.recommend.pyfunc import pyfunc_arguments
+    from ml.families.recommender.pyfunc import pyfunc_arguments
 
     mlflow_pyfunc.save_model(tmp_path / "model", **pyfunc_arguments(recommender, tmp_path))
     loaded = mlflow_pyfunc.load_model(str(tmp_path / "model"))

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.sales.features import FEATURE_COLUMNS, eligible_products, origin_features, training_frame
-from ml.sales.panel import to_matrix
+from ml.families.sales_forecast.features import FEATURE_COLUMNS, eligible_products, origin_features, training_frame
+from ml.families.sales_forecast.panel import to_matrix
 from tests.unit.sales_fixtures import synthetic_panel
 
 

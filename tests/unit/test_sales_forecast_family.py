@@ -6,8 +6,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from ml.families import sales_forecast as family
-from ml.sales.features import FEATURE_COLUMNS
+from ml.families.sales_forecast import family as family
+from ml.families.sales_forecast.features import FEATURE_COLUMNS
 from tests.unit.sales_fixtures import order_lines
 
 AS_OF = dt.date(2024, 2, 5)  # a Monday

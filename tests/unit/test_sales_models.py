@@ -5,16 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.sales import models
-from ml.sales.backtest import backtest_origins, run_backtest
-from ml.sales.config import SalesConfig
-from ml.sales.fallback import fallback_forecast
-from ml.sales.features import eligible_products, origin_features
-from ml.sales.forecast import FORECAST_COLUMNS, SalesForecaster, forecast_products
-from ml.sales.intervals import apply_intervals, fit_intervals, fit_level_scale
-from ml.sales.metrics import forecast_metrics, interval_coverage, metrics_by_horizon
-from ml.sales.panel import to_matrix
-from ml.sales.plots import plot_actual_vs_forecast
+from ml.families.sales_forecast import models
+from ml.families.sales_forecast.backtest import backtest_origins, run_backtest
+from ml.families.sales_forecast.config import SalesConfig
+from ml.families.sales_forecast.fallback import fallback_forecast
+from ml.families.sales_forecast.features import eligible_products, origin_features
+from ml.families.sales_forecast.forecast import FORECAST_COLUMNS, SalesForecaster, forecast_products
+from ml.families.sales_forecast.intervals import apply_intervals, fit_intervals, fit_level_scale
+from ml.families.sales_forecast.metrics import forecast_metrics, interval_coverage, metrics_by_horizon
+from ml.families.sales_forecast.panel import to_matrix
+from ml.families.sales_forecast.plots import plot_actual_vs_forecast
 from tests.unit.sales_fixtures import synthetic_panel
 
 CONFIG = SalesConfig(n_origins=3, max_train_weeks=52, lgbm_params={"n_estimators": 100, "learning_rate": 0.08, "num_leaves": 15, "min_child_samples": 20})
@@ -170,7 +170,7 @@ def test_plot_has_one_panel_per_top_product(matrix, backtest):
 
 
 def test_chunked_forecast_equals_the_whole(matrix, backtest):
-    from ml.sales.forecast import iter_forecasts
+    from ml.families.sales_forecast.forecast import iter_forecasts
 
     forecaster = SalesForecaster(backtest.holdout_model, backtest.intervals)
     whole = forecast_products(matrix, forecaster, CONFIG)
@@ -205,7 +205,7 @@ def _sparse_panel(n_products: int = 150, n_weeks: int = 60, seed: int = 3) -> pd
 
 def test_lightgbm_does_not_collapse_on_intermittent_demand():
     """Products idle for 8 weeks with rare huge orders once drove the Poisson booster to forecast ~nothing."""
-    from ml.sales.features import training_frame
+    from ml.families.sales_forecast.features import training_frame
 
     m = to_matrix(_sparse_panel())
     config = SalesConfig(lgbm_params={"n_estimators": 150, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20})

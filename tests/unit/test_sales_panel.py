@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.sales.calendar import calendar_features, forecast_origin, holidays
-from ml.sales.panel import PANEL_COLUMNS, check_panel, to_matrix, weekly_panel_sql
+from ml.families.sales_forecast.calendar import calendar_features, forecast_origin, holidays
+from ml.families.sales_forecast.panel import PANEL_COLUMNS, check_panel, to_matrix, weekly_panel_sql
 from tests.unit.sales_fixtures import order_lines
 
 ORIGIN = dt.date(2024, 2, 5)  # a Monday

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import segmentation
+from ml.families.segmentation import kmeans as segmentation
 
 
 def customers(profiles: list[dict], per_group: int = 60, seed: int = 0) -> pd.DataFrame:

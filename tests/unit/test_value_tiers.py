@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.customer_value.tiers import Tier, TierConfigError, assign_value_tiers, load_tiers, parse_tiers
+from ml.families.customer_value.tiers import Tier, TierConfigError, assign_value_tiers, load_tiers, parse_tiers
 
 TIERS = [Tier("platinum", 0.05), Tier("gold", 0.15), Tier("silver", 0.30), Tier("bronze", None)]
 ORDER = {t.name: i for i, t in enumerate(TIERS)}
@@ -66,7 +66,7 @@ def test_load_tiers_names_the_file(tmp_path):
 
 
 def test_chunked_tiering_equals_tiering_the_whole_base():
-    from ml.customer_value.tiers import apply_value_tiers, value_tier_thresholds
+    from ml.families.customer_value.tiers import apply_value_tiers, value_tier_thresholds
 
     values = np.round(np.random.default_rng(4).gamma(0.5, 100.0, 1001), 0)
     thresholds = value_tier_thresholds(values, TIERS)

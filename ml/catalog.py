@@ -1,0 +1,44 @@
+"""Every warehouse table and Airflow Asset URI, named once.
+
+DAG files, families, audiences and reports import their names from here, so a table is renamed in
+one place. Importing this module is free (the DAG processor reads it on every parse).
+"""
+from __future__ import annotations
+
+# raw: the published export, replaced as a whole by each successful ingest.
+RAW_ORDER_LINES = "raw.order_lines"
+RAW_PRODUCTS = "raw.products"
+RAW_EVENTS = "raw.events"
+RAW_REVIEWS = "raw.reviews"
+
+# features: point-in-time inputs, one partition per as_of_date.
+USER_FEATURES = "features.user_features"
+PROPENSITY_STATIC = "features.propensity_static"
+PROPENSITY_WEEKLY = "features.propensity_weekly"
+USER_ITEM_INTERACTIONS = "features.user_item_interactions"
+CUSTOMER_VALUE_FEATURES = "features.customer_value"
+PRODUCT_WEEKLY_SALES = "features.product_weekly_sales"
+
+# marts: what analysts and marketing tools read, one partition per as_of_date, lineage on every row.
+USER_SEGMENTS = "marts.user_segments"
+USER_PROPENSITY = "marts.user_propensity"
+USER_RECOMMENDATIONS = "marts.user_recommendations"
+USER_VALUE = "marts.user_value"
+PRODUCT_SALES_FORECAST = "marts.product_sales_forecast"
+MARKETING_AUDIENCES = "marts.marketing_audiences"
+
+# ops: the platform's own records.
+INGEST_RUNS = "ops.ingest_runs"
+VALIDATION_RESULTS = "ops.validation_results"
+MODEL_PROMOTIONS = "ops.model_promotions"
+
+
+def table_asset_uri(table: str) -> str:
+    """The Asset URI of a warehouse table (`marts.user_value` -> `valueflow://warehouse/marts/user_value`)."""
+    schema, name = table.split(".")
+    return f"valueflow://warehouse/{schema}/{name}"
+
+
+def model_asset_uri(family: str) -> str:
+    """The Asset a family's promotion task updates: its champion decision for an as-of date."""
+    return f"valueflow://mlflow/models/{family}"

@@ -1,0 +1,114 @@
+"""Holdout evaluation of value predictions: per-customer errors, totals, rank agreement, deciles.
+
+Every model (BG/NBD + Gamma-Gamma, LightGBM, the naive baseline) is judged on the same customers —
+those with a transaction before the holdout — against what they really did in the holdout window.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ml.families.customer_value.summary import require_columns
+
+PREDICTION_COLUMNS = ("expected_orders", "expected_spend")
+ACTUAL_COLUMNS = ("orders", "spend")
+
+
+def predict_naive_baseline(summary: pd.DataFrame, *, horizon_days: float) -> pd.DataFrame:
+    """Each customer repeats their historical rate: transactions and spend per day since their first
+    purchase, times the horizon. The observed span is floored at one horizon so that a customer seen
+    only yesterday is not extrapolated from a single day."""
+    require_columns(summary, ("T", "n_transactions", "total_value"), "customer summary")
+    span = np.maximum(summary["T"].astype(float), float(horizon_days))
+    return pd.DataFrame(
+        {
+            "expected_orders": summary["n_transactions"] / span * horizon_days,
+            "expected_spend": summary["total_value"] / span * horizon_days,
+        },
+        index=summary.index,
+    )
+
+
+def align_actuals(predictions: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataFrame:
+    """Actual orders and spend for every predicted customer; customers who bought nothing get zeros."""
+    require_columns(actuals, ACTUAL_COLUMNS, "actuals")
+    return actuals.reindex(predictions.index, fill_value=0.0)[list(ACTUAL_COLUMNS)].astype(float)
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 2 or np.all(a == a[0]) or np.all(b == b[0]):
+        return 0.0  # undefined for constant input; zero reads as "no rank information"
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def score_predictions(predictions: pd.DataFrame, actuals: pd.DataFrame) -> dict[str, float]:
+    """MAE, RMSE, totals and Spearman correlation for orders and spend.
+
+    `actuals` may omit customers who bought nothing in the holdout; they count as zero.
+    """
+    require_columns(predictions, PREDICTION_COLUMNS, "predictions")
+    if predictions.empty:
+        raise ValueError("no predictions to evaluate")
+    truth = align_actuals(predictions, actuals)
+    metrics: dict[str, float] = {"n_customers": float(len(predictions))}
+    for name, actual in zip(("orders", "spend"), ACTUAL_COLUMNS):
+        predicted = predictions[f"expected_{name}"].to_numpy(dtype=float)
+        observed = truth[actual].to_numpy(dtype=float)
+        error = predicted - observed
+        metrics[f"mae_{name}"] = float(np.mean(np.abs(error)))
+        metrics[f"rmse_{name}"] = float(np.sqrt(np.mean(error**2)))
+        metrics[f"total_predicted_{name}"] = float(predicted.sum())
+        metrics[f"total_actual_{name}"] = float(observed.sum())
+        metrics[f"total_ratio_{name}"] = float(predicted.sum() / observed.sum()) if observed.sum() else float("nan")
+        metrics[f"spearman_{name}"] = _spearman(predicted, observed)
+    return metrics
+
+
+def build_decile_table(predictions: pd.DataFrame, actuals: pd.DataFrame, *, n_bins: int = 10) -> pd.DataFrame:
+    """Customers in `n_bins` equal-size bins by predicted spend (bin 1 = highest), with mean predicted
+    and actual spend per bin: a good model's actual column falls from bin 1 to the last."""
+    require_columns(predictions, ("expected_spend",), "predictions")
+    if predictions.empty:
+        raise ValueError("no predictions to bin")
+    truth = align_actuals(predictions, actuals)
+    # Rank first so ties (many customers predicted zero) still split into equal bins, deterministically.
+    order = predictions["expected_spend"].rank(method="first", ascending=False).to_numpy()
+    bins = np.minimum((order - 1) * n_bins // len(predictions), n_bins - 1).astype(int) + 1
+    frame = pd.DataFrame({
+        "decile": bins,
+        "predicted_spend": predictions["expected_spend"].to_numpy(dtype=float),
+        "actual_spend": truth["spend"].to_numpy(),
+    })
+    return frame.groupby("decile", as_index=False).agg(
+        customers=("predicted_spend", "size"),
+        predicted_spend=("predicted_spend", "mean"),
+        actual_spend=("actual_spend", "mean"),
+    )
+
+
+def plot_deciles(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
+    """Bar chart of mean actual spend per predicted decile, one bar group per model, with the
+    predicted means as markers; written as PNG to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on workers
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / max(len(tables), 1)
+    for i, (name, table) in enumerate(tables.items()):
+        positions = table["decile"].to_numpy() + (i - (len(tables) - 1) / 2) * width
+        bars = ax.bar(positions, table["actual_spend"], width=width, label=f"{name} actual")
+        ax.plot(positions, table["predicted_spend"], "o", color=bars.patches[0].get_facecolor(), markeredgecolor="k")
+    ax.set_xlabel("decile of predicted holdout spend (1 = highest)")
+    ax.set_ylabel("mean spend per customer (markers: predicted)")
+    ax.set_title("Holdout spend by predicted decile")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,58 @@
+"""Every knob of the recommender in one frozen dataclass, with the defaults a retail shop needs.
+
+Nothing here reads the environment: the family builds one `RecommenderConfig` and passes it down, so
+tests can change a single field with `dataclasses.replace`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    # -- interactions ------------------------------------------------------------------------
+    half_life_days: float = 180.0  # a purchase this old counts half as much as one today
+    cart_weight: float = 0.3  # one add-to-cart ~ a third of a purchased unit
+    view_weight: float = 0.05  # views are plentiful and weak
+    quantity_cap: int = 24  # wholesale lines of 500 units must not drown every other signal
+    # -- evaluation --------------------------------------------------------------------------
+    horizon_days: int = 28  # test window [D-h, D); validation window [D-2h, D-h)
+    top_n: int = 10
+    # Retail customers rebuy: when True, already-bought items may be recommended and count as hits.
+    allow_repurchase: bool = True
+    # -- catalogue ---------------------------------------------------------------------------
+    # A product with no sale (by anyone, guests included) in this many days is no longer sold.
+    # Six weeks: long enough for slow movers of a small shop, short enough that a delisted
+    # product drops out within two months.
+    active_item_days: int = 42
+    recent_days: int = 30  # window of the "recent popularity" baseline and of the fallback
+    # -- models ------------------------------------------------------------------------------
+    cosine_neighbours: int = 100
+    # Measured on generated shops: few factors and low alpha win on small catalogues, more factors
+    # on large ones, so the grid spans both; factors above n_items / 4 are skipped (see
+    # ml.families.recommender.evaluation.candidate_params).
+    als_grid: dict[str, tuple] = field(
+        default_factory=lambda: {
+            "factors": (8, 16, 32, 64),
+            "regularization": (0.1, 1.0),
+            "alpha": (1.0, 10.0),
+            "iterations": (15,),
+        }
+    )
+    max_trials: int = 8  # grid points tried on the validation split, sampled with `seed`
+    # Tuning fits max_trials ALS models; on a large shop a hash sample of this many customers
+    # ranks the grid points as all of them would, at a fraction of the time and memory. The test
+    # split (the reported metrics) and the final fit always use every customer.
+    tuning_max_users: int = 200_000
+    seed: int = 42
+    threads: int = 2  # implicit's own threads; BLAS is pinned to 1 (see ml.families.recommender.models)
+    # Scoring holds a (users x items) block; its size, not the catalogue, bounds memory:
+    # rows per batch = batch_cells // n_items (4M cells ~ 64 MiB with indices and copies).
+    batch_cells: int = 4_000_000
+    batch_users: int = 5_000  # upper bound on rows per batch, whatever the catalogue size
+
+    def cutoffs(self, as_of: dt.date) -> dict[str, dt.date]:
+        """The three history cut-offs of one training run: validation, test and final fit."""
+        h = dt.timedelta(days=self.horizon_days)
+        return {"validation": as_of - 2 * h, "test": as_of - h, "final": as_of}

@@ -1,0 +1,149 @@
+"""Time-based evaluation: fit on history before a cut-off, rank, compare with purchases after it.
+
+A `Split` is what one backtest needs: the training matrix (history before the cut-off), the holdout
+purchases aligned with it, and which items were still sold at the cut-off. Hyper-parameters are
+chosen on the validation split (cut-off D-2h) and judged on the test split (cut-off D-h), so the
+number reported for the winner was not used to pick it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ml.families.recommender.config import RecommenderConfig
+from ml.families.recommender.interactions import InteractionMatrix, among, build_matrix, build_relevance
+from ml.families.recommender.metrics import catalogue_coverage, ranking_metrics
+from ml.families.recommender.models import BASELINE_KINDS, FittedModel, fit_model, top_n
+
+PRIMARY_METRIC = "ndcg_at_10"
+
+
+@dataclass(frozen=True)
+class Split:
+    cutoff: dt.date
+    train: InteractionMatrix
+    relevance: sp.csr_matrix  # holdout purchases, rows/columns as in `train`
+    allowed: np.ndarray  # bool per item of `train`: still sold at the cut-off
+
+
+def make_split(
+    interactions: pd.DataFrame,
+    holdout: pd.DataFrame,
+    active_products,
+    cutoff: dt.date,
+    config: RecommenderConfig,
+) -> Split:
+    """Assemble one backtest from the interaction rows at `cutoff` and the purchases after it."""
+    return split_from_matrix(build_matrix(interactions, cutoff, config), holdout, active_products, cutoff)
+
+
+def split_from_matrix(train: InteractionMatrix, holdout: pd.DataFrame, active_products, cutoff: dt.date) -> Split:
+    """One backtest from a training matrix already built (e.g. streamed from the warehouse)."""
+    return Split(cutoff, train, build_relevance(holdout, train), among(train.items, active_products))
+
+
+def recommend_rows(
+    model: FittedModel,
+    train: InteractionMatrix,
+    rows: np.ndarray,
+    config: RecommenderConfig,
+    allowed: np.ndarray | None = None,
+    k: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (rows, item columns, scores) in batches sized so memory stays flat (see
+    `RecommenderConfig.batch_cells`)."""
+    k = k or config.top_n
+    rows = np.asarray(rows, dtype=np.int64)
+    step = max(1, min(config.batch_users, config.batch_cells // max(1, train.shape[1])))
+    for start in range(0, len(rows), step):
+        batch = rows[start : start + step]
+        seen = None if config.allow_repurchase else train.weights[batch]
+        # score() returns a fresh block, so ranking may mask it in place.
+        items, scores = top_n(model.score(train.weights, batch), k, allowed=allowed, seen=seen, copy=False)
+        yield batch, items, scores
+
+
+def evaluate_model(model: FittedModel, split: Split, config: RecommenderConfig) -> dict[str, float]:
+    """Ranking metrics at `top_n` and catalogue coverage over customers with holdout purchases.
+
+    When repurchases are not allowed, items the customer already had are neither recommended nor
+    counted as relevant, so customers who only rebought drop out of the average.
+    """
+    relevance = split.relevance
+    if not config.allow_repurchase:
+        relevance = (relevance - relevance.multiply(split.train.weights > 0)).tocsr()
+        relevance.eliminate_zeros()
+    rows = np.flatnonzero(np.diff(relevance.indptr) > 0)
+    k = config.top_n
+    recommended = np.full((len(rows), k), -1, dtype=np.int64)
+    done = 0
+    for batch, items, _ in recommend_rows(model, split.train, rows, config, allowed=split.allowed):
+        recommended[done : done + len(batch)] = items
+        done += len(batch)
+    metrics = ranking_metrics(recommended, relevance[rows], k)
+    metrics[f"coverage_at_{k}"] = catalogue_coverage(recommended, int(split.allowed.sum()))
+    return metrics
+
+
+def candidate_params(config: RecommenderConfig, n_items: int | None = None) -> list[dict]:
+    """The ALS grid, sampled down to `max_trials` points with the config's seed.
+
+    With `n_items`, factor counts above n_items / 4 are dropped (the smallest always stays): a
+    factorisation nearly as wide as the catalogue just memorises it, and costs more to fit.
+    """
+    grid_values = dict(config.als_grid)
+    if n_items is not None and "factors" in grid_values:
+        factors = sorted(grid_values["factors"])
+        grid_values["factors"] = tuple(f for f in factors if f <= max(n_items // 4, factors[0]))
+    keys = sorted(grid_values)
+    grid = [dict(zip(keys, values)) for values in itertools.product(*(grid_values[k] for k in keys))]
+    if len(grid) <= config.max_trials:
+        return grid
+    picked = np.random.default_rng(config.seed).choice(len(grid), size=config.max_trials, replace=False)
+    return [grid[i] for i in sorted(picked)]
+
+
+def tune_als(validation: Split, config: RecommenderConfig) -> tuple[dict, pd.DataFrame]:
+    """Pick ALS hyper-parameters by NDCG on the validation split.
+
+    Returns the best parameters and one row per trial (parameters + metrics) for logging.
+    """
+    trials = []
+    for params in candidate_params(config, validation.train.shape[1]):
+        model = fit_model("als", validation.train, config, params)
+        trials.append((model.params, evaluate_model(model, validation, config)))
+    metric = f"ndcg_at_{config.top_n}"
+    # Highest NDCG; on a tie the earlier grid point (fewer factors), i.e. the cheaper model.
+    best_index = int(np.argmax([metrics[metric] for _, metrics in trials]))
+    table = pd.DataFrame([{**params, **metrics} for params, metrics in trials])
+    return _plain(trials[best_index][0]), table
+
+
+def compare_candidates(
+    test: Split, als_params: dict, config: RecommenderConfig, min_coverage: float = 0.0
+) -> tuple[str, dict[str, dict[str, float]]]:
+    """Fit ALS and the baselines on the test split; return the winner and every candidate's metrics.
+
+    The winner has the best NDCG among candidates whose catalogue coverage reaches `min_coverage`
+    (the promotion guardrail: registering a model that must fail it would leave no champion), or
+    among all of them if none does. On equal NDCG the earlier of ("als", *BASELINE_KINDS) wins.
+    """
+    results = {}
+    for kind in ("als", *BASELINE_KINDS):
+        model = fit_model(kind, test.train, config, als_params if kind == "als" else None)
+        results[kind] = evaluate_model(model, test, config)
+    metric, coverage = f"ndcg_at_{config.top_n}", f"coverage_at_{config.top_n}"
+    eligible = [kind for kind in results if results[kind][coverage] >= min_coverage] or list(results)
+    winner = max(eligible, key=lambda kind: (results[kind][metric], -list(results).index(kind)))
+    return winner, results
+
+
+def _plain(params: dict) -> dict:
+    """numpy scalars -> Python numbers, so parameters log and pickle cleanly."""
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}

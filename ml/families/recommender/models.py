@@ -1,0 +1,169 @@
+"""The candidate recommenders, fitted on an `InteractionMatrix`, reduced to plain numpy state.
+
+Every fitted model answers `score(history, rows) -> dense (len(rows) x n_items)` from its arrays
+alone, so a pickled model needs neither `implicit` nor its thread pools at scoring time.
+
+  als                implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008)
+  item_cosine        item-item cosine similarity over the user's own history
+  popularity         distinct buyers per item over the whole history (same list for everyone)
+  recent_popularity  distinct buyers per item in the last `recent_days`
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from ml.families.recommender.config import RecommenderConfig
+from ml.families.recommender.interactions import InteractionMatrix
+
+MODEL_KINDS = ("als", "item_cosine", "popularity", "recent_popularity")
+BASELINE_KINDS = ("popularity", "recent_popularity", "item_cosine")
+
+
+def confidence(weights: sp.csr_matrix) -> sp.csr_matrix:
+    """log1p of the weights: quantities are heavy-tailed, and one wholesale line must not make
+    a single item the whole of a customer's taste."""
+    out = weights.astype(np.float32, copy=True)
+    out.data = np.log1p(np.maximum(out.data, 0.0))
+    return out
+
+
+@dataclass
+class FittedModel:
+    kind: str
+    params: dict = field(default_factory=dict)
+    item_scores: np.ndarray | None = None  # popularity models
+    similarity: sp.csr_matrix | None = None  # item_cosine (items x items)
+    user_factors: np.ndarray | None = None  # als
+    item_factors: np.ndarray | None = None  # als
+
+    @property
+    def n_items(self) -> int:
+        if self.item_scores is not None:
+            return len(self.item_scores)
+        if self.similarity is not None:
+            return self.similarity.shape[0]
+        return self.item_factors.shape[0]
+
+    def score(self, history: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+        """Scores of every item for the users at `rows` of `history` (the training matrix)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.kind in ("popularity", "recent_popularity"):
+            return np.broadcast_to(self.item_scores, (len(rows), self.n_items)).copy()
+        if self.kind == "item_cosine":
+            return np.asarray((confidence(history[rows]) @ self.similarity).todense(), dtype=np.float32)
+        if self.kind == "als":
+            return self.user_factors[rows] @ self.item_factors.T
+        raise ValueError(f"unknown model kind {self.kind!r}")
+
+
+def fit_model(
+    kind: str, matrix: InteractionMatrix, config: RecommenderConfig, params: dict | None = None
+) -> FittedModel:
+    """Fit one candidate on the training matrix. `params` are the ALS hyper-parameters."""
+    params = dict(params or {})
+    if matrix.weights.nnz == 0:
+        raise ValueError("cannot fit a recommender on an empty interaction matrix")
+    if kind == "popularity":
+        buyers = np.diff(matrix.weights.tocsc().indptr).astype(np.float32)
+        return FittedModel(kind, params, item_scores=buyers)
+    if kind == "recent_popularity":
+        recent = np.asarray(matrix.recent.sum(axis=0)).ravel().astype(np.float32)
+        # Ties (items nobody bought recently) fall back to all-time order, scaled below one buyer.
+        buyers = np.diff(matrix.weights.tocsc().indptr).astype(np.float32)
+        return FittedModel(kind, params, item_scores=recent + buyers / (buyers.max() + 1.0))
+    if kind == "item_cosine":
+        return _fit_item_cosine(matrix, config, params)
+    if kind == "als":
+        return _fit_als(matrix, config, params)
+    raise ValueError(f"unknown model kind {kind!r}; expected one of {MODEL_KINDS}")
+
+
+def _fit_item_cosine(matrix: InteractionMatrix, config: RecommenderConfig, params: dict) -> FittedModel:
+    from implicit.nearest_neighbours import CosineRecommender
+
+    neighbours = int(params.setdefault("neighbours", config.cosine_neighbours))
+    with threadpool_limits(1, "blas"), warnings.catch_warnings():
+        # implicit hands its own normalised COO copy to a CSR routine and warns about itself.
+        warnings.filterwarnings("ignore", message="Method expects CSR input")
+        model = CosineRecommender(K=neighbours, num_threads=config.threads)
+        model.fit(confidence(matrix.weights), show_progress=False)
+    return FittedModel("item_cosine", params, similarity=model.similarity.tocsr().astype(np.float32))
+
+
+def _fit_als(matrix: InteractionMatrix, config: RecommenderConfig, params: dict) -> FittedModel:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    params = {
+        "factors": int(params.get("factors", 64)),
+        "regularization": float(params.get("regularization", 0.1)),
+        "alpha": float(params.get("alpha", 10.0)),
+        "iterations": int(params.get("iterations", 15)),
+    }
+    # implicit parallelises over users itself; a multi-threaded BLAS underneath oversubscribes
+    # the cores and is several times slower (implicit warns about it), so BLAS gets one thread.
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            **params, num_threads=config.threads, random_state=config.seed, dtype=np.float32
+        )
+        model.fit(confidence(matrix.weights), show_progress=False)
+    return FittedModel(
+        "als",
+        params,
+        user_factors=np.ascontiguousarray(model.user_factors),
+        item_factors=np.ascontiguousarray(model.item_factors),
+    )
+
+
+def top_n(
+    scores: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None = None,
+    seen: sp.csr_matrix | None = None,
+    copy: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best k items per row: (item columns, scores), -1 / NaN where fewer than k are eligible.
+
+    `allowed` (bool per item) removes products no longer sold; `seen` (rows aligned with `scores`)
+    removes items the user already bought. Ties break on the lower column, so results are stable.
+    `copy=False` lets a caller that owns a float32 `scores` block have it masked in place.
+    """
+    # copy=None: only copy when the dtype must change (numpy 2 raises on copy=False in that case).
+    scores = np.array(scores, dtype=np.float32, copy=True if copy else None)
+    n_rows, n_items = scores.shape
+    if allowed is not None:
+        scores[:, ~np.asarray(allowed, dtype=bool)] = -np.inf
+    if seen is not None:
+        coo = seen.tocoo()
+        scores[coo.row, coo.col] = -np.inf
+    k_eff = min(k, n_items)
+    items = np.full((n_rows, k), -1, dtype=np.int64)
+    values = np.full((n_rows, k), np.nan, dtype=np.float32)
+    if n_rows == 0 or k_eff == 0:
+        return items, values
+    if k_eff < n_items:
+        # Partitioning for the k largest directly avoids a negated copy of the whole block.
+        candidates = np.argpartition(scores, n_items - k_eff, axis=1)[:, n_items - k_eff :]
+        cand_scores = np.take_along_axis(scores, candidates, axis=1)
+        # The partition may cut between equal scores arbitrarily: rows tied at the boundary are
+        # re-ranked with a stable sort so that ties always go to the lower column.
+        boundary = cand_scores.min(axis=1, keepdims=True)
+        tied = (scores >= boundary).sum(axis=1) > k_eff
+        if tied.any():
+            stable = np.argsort(-scores[tied], axis=1, kind="stable")[:, :k_eff]
+            candidates[tied] = stable
+            cand_scores[tied] = np.take_along_axis(scores[tied], stable, axis=1)
+    else:
+        candidates = np.tile(np.arange(n_items), (n_rows, 1))
+        cand_scores = scores
+    order = np.lexsort((candidates, -cand_scores), axis=1)
+    top_items = np.take_along_axis(candidates, order, axis=1)
+    top_scores = np.take_along_axis(cand_scores, order, axis=1)
+    eligible = np.isfinite(top_scores)
+    items[:, :k_eff] = np.where(eligible, top_items, -1)
+    values[:, :k_eff] = np.where(eligible, top_scores, np.nan)
+    return items, values

@@ -1,0 +1,119 @@
+"""The deployable recommender: a fitted model plus the history and ids it needs to answer
+"customer_id -> top-N product ids with scores", and the recipe to refit it on other data.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml.families.recommender.config import RecommenderConfig
+from ml.families.recommender.evaluation import recommend_rows
+from ml.families.recommender.interactions import InteractionMatrix, among
+from ml.families.recommender.models import FittedModel, fit_model, top_n
+
+OUTPUT_COLUMNS = ["customer_id", "rank", "product_id", "score", "source"]
+SOURCE_MODEL = "model"
+SOURCE_SEGMENT = "fallback_segment"
+SOURCE_POPULAR = "fallback_popular"
+
+
+@dataclass
+class Recommender:
+    model: FittedModel
+    train: InteractionMatrix
+    allowed: np.ndarray  # bool per item: still sold at the training cut-off
+    config: RecommenderConfig
+    as_of: dt.date
+
+    @classmethod
+    def fit(
+        cls,
+        kind: str,
+        train: InteractionMatrix,
+        allowed: np.ndarray,
+        config: RecommenderConfig,
+        as_of: dt.date,
+        params: dict | None = None,
+    ) -> Recommender:
+        return cls(fit_model(kind, train, config, params), train, np.asarray(allowed, bool), config, as_of)
+
+    def refit(self, train: InteractionMatrix, allowed: np.ndarray, as_of: dt.date) -> Recommender:
+        """The same recipe (kind, hyper-parameters, settings) fitted on other history, so that
+        two registered models can be compared on one holdout without either having seen it."""
+        return Recommender.fit(self.model.kind, train, allowed, self.config, as_of, self.model.params)
+
+    def _allowed(self, active_products: Iterable[str] | None) -> np.ndarray:
+        if active_products is None:
+            return self.allowed
+        return self.allowed & among(self.train.items, active_products)
+
+    def recommend(
+        self,
+        customer_ids: Iterable[str],
+        k: int | None = None,
+        active_products: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        """Top-k rows per customer (OUTPUT_COLUMNS). Customers the model never saw get the most
+        popular items of the last `recent_days` (source `fallback_popular`).
+
+        `active_products` narrows the catalogue to products still sold at scoring time.
+        """
+        k = int(k or self.config.top_n)
+        customers = pd.Series(list(customer_ids), dtype=object).astype(str).drop_duplicates()
+        rows = self.train.user_index(customers)
+        allowed = self._allowed(active_products)
+        frames = []
+        known = rows >= 0
+        for batch, items, scores in recommend_rows(
+            self.model, self.train, rows[known], self.config, allowed=allowed, k=k
+        ):
+            frames.append(self._rows_frame(self.train.users[batch], items, scores, SOURCE_MODEL))
+        unknown = customers.to_numpy()[~known]
+        if len(unknown):
+            popular = fit_model("recent_popularity", self.train, self.config).item_scores
+            items, scores = top_n(popular[None, :], k, allowed=allowed)
+            frames.append(
+                self._rows_frame(
+                    unknown, np.repeat(items, len(unknown), 0), np.repeat(scores, len(unknown), 0),
+                    SOURCE_POPULAR,
+                )
+            )
+        if not frames:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
+        return pd.concat(frames, ignore_index=True)
+
+    def _rows_frame(self, customers, items, scores, source) -> pd.DataFrame:
+        k = items.shape[1]
+        frame = pd.DataFrame(
+            {
+                "customer_id": np.repeat(np.asarray(customers, dtype=object), k),
+                "rank": np.tile(np.arange(1, k + 1), len(customers)),
+                "item": items.ravel(),
+                "score": scores.ravel().astype(np.float64),
+                "source": source,
+            }
+        )
+        frame = frame[frame["item"] >= 0]
+        frame.insert(2, "product_id", self.train.items[frame["item"].to_numpy()])
+        return frame.drop(columns="item").reset_index(drop=True)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        with path.open("wb") as handle:
+            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @staticmethod
+    def load(path: str | Path) -> Recommender:
+        with Path(path).open("rb") as handle:
+            loaded = pickle.load(handle)
+        if not isinstance(loaded, Recommender):
+            raise TypeError(f"{path} does not hold a Recommender")
+        return loaded

@@ -1,0 +1,96 @@
+"""The live forecast: the fitted LightGBM with its intervals, plus the fallback for young products."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ml.families.sales_forecast.config import SalesConfig
+from ml.families.sales_forecast.fallback import fallback_forecast
+from ml.families.sales_forecast.features import FEATURE_COLUMNS, eligible_products, origin_features
+from ml.families.sales_forecast.intervals import apply_intervals
+from ml.families.sales_forecast.models import predict_lightgbm
+from ml.families.sales_forecast.panel import PanelMatrix
+
+FORECAST_COLUMNS = ["product_id", "week_start", "horizon", "predicted_units", "lower_80", "upper_80", "forecast_basis"]
+
+
+@dataclass
+class SalesForecaster:
+    """What gets registered: the LightGBM, its level scale and its per-horizon interval quantiles."""
+
+    model: object
+    intervals: dict[int, tuple[float, float]] = field(default_factory=dict)
+    level: float = 0.8
+    level_scale: float = 1.0
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """predicted_units, lower_80, upper_80 for feature rows (FEATURE_COLUMNS incl. horizon)."""
+        predicted = self.level_scale * predict_lightgbm(self.model, features)
+        if self.intervals:
+            lower, upper = apply_intervals(predicted, features["horizon"], self.intervals)
+        else:  # never calibrated (a single backtest origin): Poisson quantiles of the forecast
+            from scipy.stats import poisson
+
+            tail = (1 - self.level) / 2
+            lower = np.minimum(poisson.ppf(tail, predicted), predicted)
+            upper = np.maximum(poisson.ppf(1 - tail, predicted), predicted)
+        return pd.DataFrame({"predicted_units": predicted, "lower_80": lower, "upper_80": upper}, index=features.index)
+
+
+def forecast_products(
+    m: PanelMatrix, forecaster, config: SalesConfig = SalesConfig(), t: int | None = None
+) -> pd.DataFrame:
+    """Forecast rows for every active product at origin t (default: the week after the panel).
+
+    `forecaster` is anything with `predict(features) -> frame` (a SalesForecaster or an MLflow pyfunc).
+    """
+    frames = list(iter_forecasts(m, forecaster, config, t))
+    if not frames:
+        return pd.DataFrame(columns=FORECAST_COLUMNS)
+    return pd.concat(frames, ignore_index=True).sort_values(["product_id", "horizon"], ignore_index=True)
+
+
+def iter_forecasts(
+    m: PanelMatrix, forecaster, config: SalesConfig = SalesConfig(), t: int | None = None, chunk_products: int = 5000
+) -> Iterator[pd.DataFrame]:
+    """Forecast rows in chunks of at most `chunk_products` products, so scoring memory stays flat."""
+    t = m.n_weeks if t is None else t
+    model_mask, young_mask = eligible_products(m, t, config.active_weeks, config.min_history_weeks)
+    active = np.flatnonzero(model_mask | young_mask)
+    for start in range(0, len(active), chunk_products):
+        chunk = np.zeros(len(m.product_ids), dtype=bool)
+        chunk[active[start : start + chunk_products]] = True
+        frame = _forecast_chunk(m, forecaster, config, t, model_mask & chunk, young_mask & chunk)
+        if not frame.empty:
+            yield frame
+
+
+def _forecast_chunk(m, forecaster, config, t, model_mask, young_mask) -> pd.DataFrame:
+    frames = []
+    if model_mask.any():
+        features = origin_features(m, t, config.horizon, model_mask)
+        predicted = pd.DataFrame(forecaster.predict(features[FEATURE_COLUMNS]))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "product_id": features["product_id"].to_numpy(),
+                    "week_start": features["target_week"].to_numpy(),
+                    "horizon": features["horizon"].to_numpy(),
+                    "predicted_units": predicted["predicted_units"].to_numpy(dtype=float),
+                    "lower_80": predicted["lower_80"].to_numpy(dtype=float),
+                    "upper_80": predicted["upper_80"].to_numpy(dtype=float),
+                    "forecast_basis": "model",
+                }
+            )
+        )
+    if young_mask.any():
+        young = fallback_forecast(m, t, config.horizon, young_mask, config.active_weeks, config.interval_level)
+        frames.append(young.rename(columns={"target_week": "week_start"}))
+    if not frames:
+        return pd.DataFrame(columns=FORECAST_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)[FORECAST_COLUMNS]
+    out["horizon"] = out["horizon"].astype("int64")
+    return out

@@ -1,5 +1,0 @@
-"""Implicit-feedback recommendations: interactions, candidate models, ranking metrics, fallback.
-
-Modules read like the pipeline: config -> interactions -> models -> evaluation -> recommender
-(-> pyfunc for MLflow) and fallback for customers the model has never seen.
-"""

@@ -1,0 +1,40 @@
+"""The summary printed after a run: where things are, what the marts hold, which models are champions."""
+from __future__ import annotations
+
+from ml import catalog, settings
+from ml.families import FAMILY_NAMES
+
+
+def summary() -> str:
+    from ml import registry
+    from ml.warehouse import connect
+
+    home = settings.state_dir()
+    lines = ["", "== ValueFlow", f"warehouse     {settings.warehouse_url()}",
+             f"MLflow store  {settings.mlflow_tracking_uri()}  (artifacts {settings.mlflow_artifact_root()})",
+             f"Data Docs     {settings.data_docs_dir() / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}",
+             f"Airflow home  {home / 'airflow'}  (task logs in {home / 'airflow' / 'logs'})", "", "marts:"]
+    with connect() as wh:
+        tables = wh.query("SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
+                          "WHERE table_schema = 'marts' ORDER BY 1")["t"].tolist()
+        for table in tables:
+            latest = wh.scalar(f"SELECT max(as_of_date) FROM {table}")
+            rows = wh.row_count(table, f"as_of_date = (SELECT max(as_of_date) FROM {table})")
+            lines.append(f"  {table:<34} {rows:>8} rows as of {str(latest)[:10]}")
+        decisions = wh.query("SELECT model_name, decision, reason FROM ops.model_promotions ORDER BY decided_at") \
+            if wh.table_exists(catalog.MODEL_PROMOTIONS) else None
+    lines.append("champions:")
+    for name in FAMILY_NAMES:
+        champion = registry.get_alias(name, registry.CHAMPION)
+        if champion:
+            lines.append(f"  {name:<20} version {champion.version} (run {champion.run_id})")
+            continue
+        last = None if decisions is None else decisions[decisions["model_name"] == name].tail(1)
+        why = f": last challenger {last['decision'].iat[0]} ({last['reason'].iat[0]})" if last is not None and len(last) else ""
+        lines.append(f"  {name:<20} none yet{why}")
+    lines += ["", "open the UIs:",
+              f"  MLflow:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()} --port 5000",
+              f"  Airflow: AIRFLOW_HOME={home / 'airflow'} AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags PYTHONPATH=$PWD "
+              f"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True .venv/bin/airflow api-server --port 8080",
+              "           (then http://localhost:8080: the DAGs, their runs and task logs of this demo)"]
+    return "\n".join(lines)
