@@ -7,7 +7,7 @@ import pytest
 
 from ml.families.sales_forecast.features import FEATURE_COLUMNS, eligible_products, origin_features, training_frame
 from ml.families.sales_forecast.panel import to_matrix
-from tests.unit.sales_fixtures import synthetic_panel
+from tests.unit.sales_forecast.fixtures import synthetic_panel
 
 
 def tiny_panel(units_a, units_b=None, start="2024-01-01"):

@@ -5,7 +5,7 @@ import pytest
 
 from ml.families.propensity.dataset import build_examples_at
 from ml.families.propensity.features_sql import list_origins, read_examples, write_propensity_features
-from tests.unit.propensity_shop import make_shop
+from tests.unit.propensity.shop import make_shop
 
 D = pd.Timestamp("2025-04-01")
 ORIGINS = [D - pd.Timedelta(days=30), D - pd.Timedelta(days=58)]

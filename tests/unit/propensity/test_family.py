@@ -41,7 +41,7 @@ def test_training_and_holdout_reads_are_capped_and_the_holdout_sample_is_stable(
     import pandas as pd
 
     from ml.families.propensity import family as propensity
-    from tests.unit.propensity_shop import make_shop
+    from tests.unit.propensity.shop import make_shop
 
     as_of = dt.date(2025, 4, 1)
     lines, _ = make_shop(300, seed=3)

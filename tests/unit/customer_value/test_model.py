@@ -8,7 +8,7 @@ from ml.families.customer_value.gbm import fit_gbm_value_model
 from ml.families.customer_value.model import OUTPUT_COLUMNS, CustomerValuePyfunc, ValuePredictor, to_summary
 from ml.families.customer_value.summary import build_customer_features
 from ml.families.customer_value.training import build_cutoffs, build_gbm_training_set
-from tests.unit.customer_value_synthetic import END, make_transactions
+from tests.unit.customer_value.synthetic import END, make_transactions
 
 
 @pytest.fixture(scope="module")

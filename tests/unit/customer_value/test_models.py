@@ -10,7 +10,7 @@ from ml.families.customer_value import bgnbd, gamma_gamma
 from ml.families.customer_value.clv import CLVModel, discounted_value, fit_clv_model, predict_customer_value
 from ml.families.customer_value.summary import summarize_customers
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cdnow"
 
 
 @pytest.fixture(scope="module")

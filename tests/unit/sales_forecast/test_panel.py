@@ -10,7 +10,7 @@ import pytest
 
 from ml.families.sales_forecast.calendar import calendar_features, forecast_origin, holidays
 from ml.families.sales_forecast.panel import PANEL_COLUMNS, check_panel, to_matrix, weekly_panel_sql
-from tests.unit.sales_fixtures import order_lines
+from tests.unit.sales_forecast.fixtures import order_lines
 
 ORIGIN = dt.date(2024, 2, 5)  # a Monday
 

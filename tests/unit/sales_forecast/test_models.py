@@ -15,7 +15,7 @@ from ml.families.sales_forecast.intervals import apply_intervals, fit_intervals,
 from ml.families.sales_forecast.metrics import forecast_metrics, interval_coverage, metrics_by_horizon
 from ml.families.sales_forecast.panel import to_matrix
 from ml.families.sales_forecast.plots import plot_actual_vs_forecast
-from tests.unit.sales_fixtures import synthetic_panel
+from tests.unit.sales_forecast.fixtures import synthetic_panel
 
 CONFIG = SalesConfig(n_origins=3, max_train_weeks=52, lgbm_params={"n_estimators": 100, "learning_rate": 0.08, "num_leaves": 15, "min_child_samples": 20})
 

@@ -12,7 +12,7 @@ from ml.families.customer_value.evaluate import (
 from ml.families.customer_value.gbm import fit_gbm_value_model, predict_gbm_value
 from ml.families.customer_value.summary import build_customer_features, summarize_customers, summarize_window
 from ml.families.customer_value.training import build_gbm_training_set
-from tests.unit.customer_value_synthetic import END, make_transactions
+from tests.unit.customer_value.synthetic import END, make_transactions
 
 
 def build_training_set(transactions, end, *, horizon_days, n_cutoffs=3):

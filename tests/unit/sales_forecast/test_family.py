@@ -8,7 +8,7 @@ import pytest
 
 from ml.families.sales_forecast import family as family
 from ml.families.sales_forecast.features import FEATURE_COLUMNS
-from tests.unit.sales_fixtures import order_lines
+from tests.unit.sales_forecast.fixtures import order_lines
 
 AS_OF = dt.date(2024, 2, 5)  # a Monday
 

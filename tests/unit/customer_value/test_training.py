@@ -12,7 +12,7 @@ from ml.families.customer_value.training import (
     fit_value_models,
     targets_between,
 )
-from tests.unit.customer_value_synthetic import END, make_transactions
+from tests.unit.customer_value.synthetic import END, make_transactions
 
 
 @pytest.fixture(scope="module")

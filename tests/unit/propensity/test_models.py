@@ -23,7 +23,7 @@ from ml.families.propensity.model import (
     score_customers,
     train_propensity_model,
 )
-from tests.unit.propensity_shop import make_shop
+from tests.unit.propensity.shop import make_shop
 
 AS_OF = pd.Timestamp("2024-01-01") + pd.Timedelta(days=480)
 

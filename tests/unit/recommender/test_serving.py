@@ -3,12 +3,12 @@ import dataclasses
 
 import pandas as pd
 import pytest
-from test_recommend_models import CONFIG, CUTOFF, taste_shop
 
 from ml.families.recommender.evaluation import make_split
 from ml.families.recommender.fallback import fallback_lists, fallback_recommendations
 from ml.families.recommender.recommender import OUTPUT_COLUMNS, Recommender
 from ml.families.recommender.train import TrainingData, evaluate_recommenders, train_recommender
+from tests.unit.recommender.test_models import CONFIG, CUTOFF, taste_shop
 
 
 @pytest.fixture(scope="module")
