@@ -4,6 +4,7 @@ Secrets and deployment choices come from the environment:
   AIRFLOW_CONN_WAREHOUSE  warehouse URL (duckdb:///path or postgresql://user@host:port/db)
   MLFLOW_TRACKING_URI     MLflow tracking server or store
   VALUEFLOW_HOME          where state lives (default: <repo>/var)
+  VALUEFLOW_CONFIG_DIR    the folder of policies, family settings, tiers and audiences (default: <repo>/config)
 """
 from __future__ import annotations
 
@@ -47,8 +48,17 @@ def expectations_dir() -> Path:
     return REPO_ROOT / "expectations"
 
 
+def config_dir() -> Path:
+    return Path(os.environ.get("VALUEFLOW_CONFIG_DIR", REPO_ROOT / "config")).resolve()
+
+
 def policies_dir() -> Path:
-    return REPO_ROOT / "config" / "policies"
+    return config_dir() / "policies"
+
+
+def family_config_path(family: str) -> Path:
+    """A family's hyper-parameter overrides (defaults live in ml/families/<family>/config.py)."""
+    return config_dir() / "families" / f"{family}.yaml"
 
 
 EXPERIMENT_PREFIX = os.environ.get("VALUEFLOW_EXPERIMENT_PREFIX", "valueflow")

@@ -76,7 +76,7 @@ class AudienceConfig:
 
 
 def default_audiences_path() -> Path:
-    return settings.REPO_ROOT / "config" / "audiences.yaml"
+    return settings.config_dir() / "audiences.yaml"
 
 
 def _check_share(value, where: str) -> float:

@@ -22,7 +22,7 @@ class Tier:
 
 
 def default_tiers_path() -> Path:
-    return settings.REPO_ROOT / "config" / "value_tiers.yaml"
+    return settings.config_dir() / "value_tiers.yaml"
 
 
 def parse_tiers(config: dict) -> list[Tier]:

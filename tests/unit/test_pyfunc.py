@@ -1,0 +1,61 @@
+"""The one pyfunc wrapper: a predictor pickled inside it, or saved as an artifact with its loader."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ml import pyfunc
+
+
+class Doubler:
+    """A plain predictor: the kind of object a family hands to `log_pyfunc`."""
+
+    def __init__(self, factor: float = 2.0):
+        self.factor = factor
+
+    def predict(self, frame: pd.DataFrame, k: int = 1) -> pd.DataFrame:
+        return pd.DataFrame({"y": frame["x"].astype(float) * self.factor * k})
+
+
+def save_doubler(predictor: Doubler, folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_text(json.dumps({"factor": predictor.factor}))
+    return folder
+
+
+def load_doubler(folder: str) -> Doubler:
+    return Doubler(json.loads((Path(folder) / "meta.json").read_text())["factor"])
+
+
+def _log(tmp_path, **kwargs) -> str:
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("pyfunc", artifact_location=(tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        return pyfunc.log_pyfunc(Doubler(3.0), pd.DataFrame({"x": [1.0, 2.0]}), **kwargs).model_uri
+
+
+def test_a_pickled_predictor_round_trips_and_the_signature_holds(tmp_path):
+    uri = _log(tmp_path, params={"k": 1})
+    model = pyfunc.load_pyfunc(uri)
+    assert model.predict(pd.DataFrame({"x": [1.0, 4.0]}), params={"k": 2})["y"].tolist() == [6.0, 24.0]
+    assert isinstance(pyfunc.load_predictor(uri), Doubler)
+    with pytest.raises(Exception, match="x"):  # the signature names the missing input column
+        model.predict(pd.DataFrame({"z": [1.0]}))
+
+
+def test_an_artifact_predictor_is_read_back_by_its_loader_not_unpickled(tmp_path):
+    folder = save_doubler(Doubler(3.0), tmp_path / "saved")
+    uri = _log(tmp_path, artifact=folder, loader=f"{__name__}:load_doubler")
+    wrapper = pyfunc.PredictorPyfunc(Doubler(3.0), loader="m:f")
+    assert wrapper.__getstate__()["predictor"] is None  # nothing of the predictor goes into the pickle
+    assert pyfunc.load_pyfunc(uri).predict(pd.DataFrame({"x": [2.0]}))["y"].tolist() == [6.0]
+
+
+def test_an_artifact_without_its_loader_is_refused():
+    with pytest.raises(ValueError, match="loader"):
+        pyfunc.log_pyfunc(Doubler(), pd.DataFrame({"x": [1.0]}), artifact="somewhere")
