@@ -72,24 +72,45 @@ def loaded_warehouse(warehouse, small_shop, small_shop_as_of):
     return warehouse
 
 
-@pytest.fixture
-def pg_warehouse(monkeypatch):
-    """A Warehouse on its own new database of the real PostgreSQL server, dropped afterwards."""
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """The real PostgreSQL server (VALUEFLOW_TEST_PG); its absence fails the run, never skips it."""
     import psycopg
 
-    from ml.warehouse import connect
+    try:
+        psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5).close()
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} (VALUEFLOW_TEST_PG) is required for the warehouse tests: {error}",
+                    pytrace=False)
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_database_url(pg_admin_url) -> str:
+    """A new, empty database on the real server, dropped after the test."""
+    import psycopg
 
     name = f"valueflow_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
     try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True)
-    except psycopg.OperationalError as error:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required for warehouse tests: {error}")
-    admin.execute(f"CREATE DATABASE {name}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", url)
-    try:
-        with connect(url) as wh:
-            yield wh
+        yield pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_warehouse(pg_database_url, monkeypatch):
+    """A Warehouse on its own new database of the real PostgreSQL server (also what `connect()` opens)."""
+    from ml.warehouse import connect
+
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", pg_database_url)
+    with connect(pg_database_url) as wh:
+        yield wh
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_warehouse(request):
+    """The test once on DuckDB and once on PostgreSQL: both dialects must behave the same."""
+    return request.getfixturevalue("warehouse" if request.param == "duckdb" else "pg_warehouse")

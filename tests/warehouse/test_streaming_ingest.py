@@ -22,9 +22,9 @@ def export_text(invoices: int = 60) -> str:
     return HEADER + "".join(rows)
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def wh(request):
-    return request.getfixturevalue("warehouse" if request.param == "duckdb" else "pg_warehouse")
+@pytest.fixture
+def wh(any_warehouse):
+    return any_warehouse
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ def export(path, bad_prices: set[int] = frozenset()) -> None:
     path.write_text(HEADER + "".join(rows))
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def wh(request):
-    return request.getfixturevalue("warehouse" if request.param == "duckdb" else "pg_warehouse")
+@pytest.fixture
+def wh(any_warehouse):
+    return any_warehouse
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from tests.helpers import load, order_lines, products
 D1, D2 = dt.date(2024, 1, 1), dt.date(2024, 1, 8)
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def wh(request):
-    return request.getfixturevalue("warehouse" if request.param == "duckdb" else "pg_warehouse")
+@pytest.fixture
+def wh(any_warehouse):
+    return any_warehouse
 
 
 def scores(n: int, as_of: dt.date, value: float = 1.0) -> pd.DataFrame:
