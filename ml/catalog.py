@@ -27,6 +27,23 @@ USER_VALUE = "marts.user_value"
 PRODUCT_SALES_FORECAST = "marts.product_sales_forecast"
 MARKETING_AUDIENCES = "marts.marketing_audiences"
 
+# What each mart holds besides its lineage, in order (the README's mart table lists the same; a test checks).
+MART_COLUMNS: dict[str, tuple[str, ...]] = {
+    USER_SEGMENTS: ("customer_id", "segment_id", "segment_name"),
+    USER_PROPENSITY: ("customer_id", "p_purchase_30d", "churn_risk", "propensity_decile"),
+    USER_RECOMMENDATIONS: ("customer_id", "rank", "product_id", "score", "source"),
+    USER_VALUE: ("customer_id", "expected_orders_90d", "p_alive", "predicted_clv_365d", "value_tier",
+                 "historical_value"),
+    PRODUCT_SALES_FORECAST: ("product_id", "week_start", "horizon", "predicted_units", "lower_80", "upper_80",
+                             "forecast_basis"),
+    MARKETING_AUDIENCES: ("customer_id", "audience", "action", "reason", "priority", "offer_product_ids",
+                          "is_control"),
+}
+# Every model-scored row says which registered version and MLflow run wrote it; audiences carry the
+# Airflow run that built them instead.
+LINEAGE_COLUMNS = ("as_of_date", "model_name", "model_version", "run_id", "scored_at")
+AUDIENCE_LINEAGE_COLUMNS = ("run_id", "as_of_date")
+
 # ops: the platform's own records.
 INGEST_RUNS = "ops.ingest_runs"
 VALIDATION_RESULTS = "ops.validation_results"

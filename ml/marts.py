@@ -9,8 +9,6 @@ import pandas as pd
 from ml.families.base import ModelRef
 from ml.warehouse import Warehouse
 
-LINEAGE_COLUMNS = ("as_of_date", "model_name", "model_version", "run_id", "scored_at")
-
 
 def with_lineage(frame: pd.DataFrame, as_of: dt.date, model: ModelRef, scored_at: pd.Timestamp) -> pd.DataFrame:
     frame = frame.copy()

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from ml import pipeline
+from ml import catalog, pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,11 @@ def test_dags_run_end_to_end_then_a_broken_export_changes_nothing(state_home, sm
         assert promotions["decision"].tolist() == ["promoted"]
         assert promotions["pipeline_run_id"].iloc[0].startswith("manual__")
         assert wh.query("SELECT source FROM ops.ingest_runs")["source"].tolist() == [str(small_shop.resolve())]
+        written = [mart for mart in catalog.MART_COLUMNS if wh.table_exists(mart)]
+        assert catalog.USER_SEGMENTS in written and catalog.MARKETING_AUDIENCES in written
+        for mart in written:  # the columns the README's mart table documents, lineage last
+            lineage = catalog.AUDIENCE_LINEAGE_COLUMNS if mart == catalog.MARKETING_AUDIENCES else catalog.LINEAGE_COLUMNS
+            assert wh.columns(mart) == [*catalog.MART_COLUMNS[mart], *lineage], mart
         before = snapshot(wh)
     capfd.readouterr()
 
