@@ -7,8 +7,6 @@ readers see the old rows or the new ones and a failure mid-write leaves the old 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import decimal
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -16,59 +14,29 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ml import settings
+from ml.frames import (
+    COLUMN_NAME,
+    WarehouseError,
+    arrow_runs,
+    frame_from_rows,
+    normalise,
+    sql_type,
+    to_arrow,
+)
 from ml.sql import sql_literal
 
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
-_COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-
-class WarehouseError(RuntimeError):
-    """A warehouse operation failed; the message names the table and what was wrong."""
 
 
 def _check_table(table: str) -> str:
     if not _TABLE_NAME.match(table):
         raise WarehouseError(f"table name {table!r} must look like schema.table (lower case)")
     return table
-
-
-def _sql_type(arrow_type: pa.DataType) -> str:
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_integer(arrow_type):
-        return "BIGINT"
-    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
-        return "DOUBLE PRECISION"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMP"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    if pa.types.is_null(arrow_type) or pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "TEXT"
-    raise WarehouseError(f"no warehouse column type for Arrow type {arrow_type}")
-
-
-def to_arrow(frame: pd.DataFrame) -> pa.Table:
-    """Arrow table with warehouse-friendly types (microsecond timestamps, no index, no tz)."""
-    for column in frame.columns:
-        if not _COLUMN_NAME.match(str(column)):
-            raise WarehouseError(f"column name {column!r} is not a lower-case identifier")
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    fields = []
-    for field in table.schema:
-        kind = field.type
-        if pa.types.is_timestamp(kind):
-            kind = pa.timestamp("us")
-        elif pa.types.is_large_string(kind) or pa.types.is_string_view(kind) or pa.types.is_dictionary(kind):
-            kind = pa.string()
-        fields.append(pa.field(field.name, kind))
-    return table.cast(pa.schema(fields))
 
 
 @dataclass(frozen=True)
@@ -176,10 +144,10 @@ class Warehouse:
     def query(self, sql: str) -> pd.DataFrame:
         """Run a SELECT and return a DataFrame with normalised dtypes (datetimes, floats)."""
         if self.dialect == "duckdb":
-            return _normalise(self._con.execute(sql).fetch_df())
+            return normalise(self._con.execute(sql).fetch_df())
         with self._con.cursor() as cur:
             cur.execute(sql)
-            return _frame_from_rows(cur.fetchall(), cur.description)
+            return frame_from_rows(cur.fetchall(), cur.description)
 
     def query_batches(self, sql: str, batch_rows: int = 50_000) -> Iterator[pd.DataFrame]:
         """Stream a SELECT in batches so memory stays flat whatever the result size.
@@ -190,10 +158,10 @@ class Warehouse:
         with self._reader() as reader:
             if reader.dialect == "duckdb":
                 for batch in reader._con.sql(sql).to_arrow_reader(batch_rows):
-                    yield _normalise(batch.to_pandas())
+                    yield normalise(batch.to_pandas())
                 return
             for rows, description in reader._server_side_fetches(sql, batch_rows, "valueflow_batches"):
-                yield _frame_from_rows(rows, description)
+                yield frame_from_rows(rows, description)
 
     def query_runs(self, sql: str, column: str, fetch_rows: int = 100_000) -> Iterator[pd.DataFrame]:
         """Stream a SELECT ordered by `column`: one frame per run of equal `column` values (column dropped).
@@ -202,7 +170,7 @@ class Warehouse:
         """
         with self._reader() as reader:
             if reader.dialect == "duckdb":
-                yield from _arrow_runs(reader._con.sql(sql).to_arrow_reader(fetch_rows), column)
+                yield from arrow_runs(reader._con.sql(sql).to_arrow_reader(fetch_rows), column)
                 return
             run, current, position, columns = [], None, None, None
             for rows, description in reader._server_side_fetches(sql, fetch_rows, "valueflow_runs"):
@@ -211,12 +179,12 @@ class Warehouse:
                     columns = [d for i, d in enumerate(description) if i != position]
                 for row in rows:
                     if run and row[position] != current:
-                        yield _frame_from_rows(run, columns)
+                        yield frame_from_rows(run, columns)
                         run = []
                     current = row[position]
                     run.append(row[:position] + row[position + 1:])
             if run:
-                yield _frame_from_rows(run, columns)
+                yield frame_from_rows(run, columns)
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[Warehouse]:
@@ -314,7 +282,7 @@ class Warehouse:
         if drop_first:
             self.execute(f"DROP TABLE IF EXISTS {table}")
         if not self.table_exists(table):
-            columns = ", ".join(f"{_ident(f.name)} {_sql_type(f.type)}" for f in schema)
+            columns = ", ".join(f"{_ident(f.name)} {sql_type(f.type)}" for f in schema)
             self.execute(f"CREATE TABLE {table} ({columns})")
             return
         existing = set(self.columns(table))
@@ -341,64 +309,9 @@ class Warehouse:
 
 
 def _ident(name: str) -> str:
-    if not _COLUMN_NAME.match(name):
+    if not COLUMN_NAME.match(name):
         raise WarehouseError(f"{name!r} is not a valid column name")
     return name
-
-
-_PG_FLOAT_TYPES = {700, 701, 1700}  # float4, float8, numeric
-
-
-def _arrow_runs(reader, column: str) -> Iterator[pd.DataFrame]:
-    """Frames of consecutive equal `column` values from an ordered Arrow stream."""
-    pending: list[pa.RecordBatch] = []
-    for batch in reader:
-        keys = batch.column(column).to_numpy(zero_copy_only=False)
-        if pending:
-            carried = pending[-1].column(column)[-1].as_py()
-            if len(keys) and keys[0] != carried:
-                yield _run_frame(pending, column)
-                pending = []
-        starts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist()] if len(keys) else []
-        for start, end in zip(starts, starts[1:]):
-            yield _run_frame(pending + [batch.slice(start, end - start)], column)
-            pending = []
-        if starts:
-            pending.append(batch.slice(starts[-1]))
-    if pending:
-        yield _run_frame(pending, column)
-
-
-def _run_frame(batches: list[pa.RecordBatch], column: str) -> pd.DataFrame:
-    return _normalise(pa.Table.from_batches(batches).drop_columns([column]).to_pandas())
-
-
-def _frame_from_rows(rows, description) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=[c.name for c in description])
-    for column in description:
-        # A float column holding only NULLs would otherwise come back as object None.
-        if column.type_code in _PG_FLOAT_TYPES:
-            frame[column.name] = pd.to_numeric(frame[column.name].astype("float64"))
-    return _normalise(frame)
-
-
-def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give both dialects' results the same dtypes: datetime64 for dates, float for decimals."""
-    for column in frame.columns:
-        series = frame[column]
-        if series.dtype != object:
-            if str(series.dtype).startswith("datetime64") and getattr(series.dt, "tz", None) is not None:
-                frame[column] = series.dt.tz_localize(None)
-            continue
-        sample = series.dropna()
-        if sample.empty:
-            continue
-        first = sample.iloc[0]
-        if isinstance(first, decimal.Decimal):
-            frame[column] = pd.to_numeric(series.astype("float64"))
-        elif isinstance(first, (dt.date, dt.datetime)):
-            frame[column] = pd.to_datetime(series)
-    return frame
 
 
 def connect(url: str | None = None) -> Warehouse:
