@@ -8,13 +8,13 @@ def test_sales_forecast_pipeline(loaded_warehouse, mlflow_store, small_shop_as_o
     from mlflow.tracking import MlflowClient
 
     from ml import promotion, registry
-    from ml.families.sales_forecast import family as family
+    from ml.families.sales_forecast import FAMILY as family
     from ml.families.sales_forecast.calendar import forecast_origin
 
     wh, as_of = loaded_warehouse, small_shop_as_of
     family.build_features(wh, as_of)
     ref = family.train(wh, as_of)
-    assert registry.get_alias(family.NAME, registry.CHALLENGER) == ref
+    assert registry.get_alias(family.name, registry.CHALLENGER) == ref
 
     # The metric relation: LightGBM beats seasonal naive on WAPE on the newest origin.
     run = MlflowClient(mlflow_store).get_run(ref.run_id)
@@ -24,14 +24,14 @@ def test_sales_forecast_pipeline(loaded_warehouse, mlflow_store, small_shop_as_o
     artifacts = {a.path for a in MlflowClient(mlflow_store).list_artifacts(ref.run_id)}
     assert {"actual_vs_forecast.png", "backtest_metrics.csv", "interval_quantiles.json"} <= artifacts
 
-    decision = promotion.promote_challenger(wh, family.FAMILY, as_of)
+    decision = promotion.promote_challenger(wh, family, as_of)
     assert decision.promote, decision.reason
     print("sales_forecast decision:", decision.reason)
-    champion = registry.get_alias(family.NAME, registry.CHAMPION)
+    champion = registry.get_alias(family.name, registry.CHAMPION)
     assert champion.version == ref.version
 
     written = family.score(wh, as_of, champion)
-    mart = wh.query(f"SELECT * FROM {family.MART}")
+    mart = wh.query(f"SELECT * FROM {family.mart}")
     assert len(mart) == written > 0
     origin = pd.Timestamp(forecast_origin(as_of))
     assert set(pd.to_datetime(mart["week_start"])) == {origin + pd.Timedelta(weeks=k) for k in range(4)}
@@ -45,4 +45,4 @@ def test_sales_forecast_pipeline(loaded_warehouse, mlflow_store, small_shop_as_o
     assert set(mart["forecast_basis"]) <= {"model", "category_rate", "overall_rate"}
     assert (mart["model_version"] == champion.version).all() and (mart["run_id"] == champion.run_id).all()
     assert family.score(wh, as_of, champion) == written  # idempotent per as-of date
-    assert wh.row_count(family.MART) == written
+    assert wh.row_count(family.mart) == written

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ml.families.sales_forecast import models
-from ml.families.sales_forecast.config import SalesConfig
-from ml.families.sales_forecast.features import eligible_products, origin_features, training_frame
+from ml.families.sales_forecast import baselines, gbm
+from ml.families.sales_forecast.config import SalesForecastConfig
 from ml.families.sales_forecast.intervals import apply_intervals, fit_intervals, fit_level_scale
+from ml.families.sales_forecast.lags import eligible_products, origin_features, training_frame
 from ml.families.sales_forecast.metrics import interval_coverage, metrics_by_horizon
 from ml.families.sales_forecast.panel import PanelMatrix
 
@@ -56,13 +56,13 @@ class BacktestResult:
         return chosen.set_index("horizon")
 
 
-def predict_all(frame: pd.DataFrame, lgbm, linear, config: SalesConfig) -> pd.DataFrame:
+def predict_all(frame: pd.DataFrame, lgbm, linear, config: SalesForecastConfig) -> pd.DataFrame:
     """Predictions of every model on one feature frame, as pred_<model> columns."""
     out = frame.copy()
-    out["pred_lightgbm"] = models.predict_lightgbm(lgbm, frame)
-    out["pred_linear"] = models.predict_linear(linear, frame)
-    out["pred_seasonal_naive"] = models.predict_seasonal_naive(frame, config.ma_window)
-    out["pred_moving_average"] = models.predict_moving_average(frame, config.ma_window)
+    out["pred_lightgbm"] = gbm.predict_lightgbm(lgbm, frame)
+    out["pred_linear"] = baselines.predict_linear(linear, frame)
+    out["pred_seasonal_naive"] = baselines.predict_seasonal_naive(frame, config.ma_window)
+    out["pred_moving_average"] = baselines.predict_moving_average(frame, config.ma_window)
     return out
 
 
@@ -82,7 +82,7 @@ def metric_table(predictions: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def run_backtest(m: PanelMatrix, config: SalesConfig = SalesConfig()) -> BacktestResult:
+def run_backtest(m: PanelMatrix, config: SalesForecastConfig = SalesForecastConfig()) -> BacktestResult:
     """Refit and score every model at each origin; calibrate scale and intervals on older origins."""
     origins = backtest_origins(m.n_weeks, config.n_origins, config.horizon, config.min_history_weeks)
     scored, fitted = [], {}
@@ -95,7 +95,7 @@ def run_backtest(m: PanelMatrix, config: SalesConfig = SalesConfig()) -> Backtes
         test = origin_features(m, o, config.horizon, model_mask)
         if train.empty or test.empty:
             raise ValueError(f"backtest origin {m.week_at(o).date()} has no training or test rows")
-        lgbm, linear = models.fit_lightgbm(train, config), models.fit_linear(train)
+        lgbm, linear = gbm.fit_lightgbm(train, config), baselines.fit_linear(train)
         fitted[o] = (lgbm, linear)
         predicted = predict_all(test, lgbm, linear, config)
         predicted["origin"] = o

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml.families.sales_forecast.features import _prepared, _window
+from ml.families.sales_forecast.lags import _prepared, _window
 from ml.families.sales_forecast.panel import PanelMatrix
 
 

@@ -1,47 +1,21 @@
-"""The live forecast: the fitted LightGBM with its intervals, plus the fallback for young products."""
+"""The live forecast: the registered model for established products, the fallback for young ones."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ml.families.sales_forecast.config import SalesConfig
+from ml.families.sales_forecast.config import SalesForecastConfig
 from ml.families.sales_forecast.fallback import fallback_forecast
-from ml.families.sales_forecast.features import FEATURE_COLUMNS, eligible_products, origin_features
-from ml.families.sales_forecast.intervals import apply_intervals
-from ml.families.sales_forecast.models import predict_lightgbm
+from ml.families.sales_forecast.lags import FEATURE_COLUMNS, eligible_products, origin_features
 from ml.families.sales_forecast.panel import PanelMatrix
 
 FORECAST_COLUMNS = ["product_id", "week_start", "horizon", "predicted_units", "lower_80", "upper_80", "forecast_basis"]
 
 
-@dataclass
-class SalesForecaster:
-    """What gets registered: the LightGBM, its level scale and its per-horizon interval quantiles."""
-
-    model: object
-    intervals: dict[int, tuple[float, float]] = field(default_factory=dict)
-    level: float = 0.8
-    level_scale: float = 1.0
-
-    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
-        """predicted_units, lower_80, upper_80 for feature rows (FEATURE_COLUMNS incl. horizon)."""
-        predicted = self.level_scale * predict_lightgbm(self.model, features)
-        if self.intervals:
-            lower, upper = apply_intervals(predicted, features["horizon"], self.intervals)
-        else:  # never calibrated (a single backtest origin): Poisson quantiles of the forecast
-            from scipy.stats import poisson
-
-            tail = (1 - self.level) / 2
-            lower = np.minimum(poisson.ppf(tail, predicted), predicted)
-            upper = np.maximum(poisson.ppf(1 - tail, predicted), predicted)
-        return pd.DataFrame({"predicted_units": predicted, "lower_80": lower, "upper_80": upper}, index=features.index)
-
-
 def forecast_products(
-    m: PanelMatrix, forecaster, config: SalesConfig = SalesConfig(), t: int | None = None
+    m: PanelMatrix, forecaster, config: SalesForecastConfig = SalesForecastConfig(), t: int | None = None
 ) -> pd.DataFrame:
     """Forecast rows for every active product at origin t (default: the week after the panel).
 
@@ -54,10 +28,12 @@ def forecast_products(
 
 
 def iter_forecasts(
-    m: PanelMatrix, forecaster, config: SalesConfig = SalesConfig(), t: int | None = None, chunk_products: int = 5000
+    m: PanelMatrix, forecaster, config: SalesForecastConfig = SalesForecastConfig(), t: int | None = None,
+    chunk_products: int | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Forecast rows in chunks of at most `chunk_products` products, so scoring memory stays flat."""
+    """Forecast rows in chunks of at most `chunk_products` (default: the config's) products each."""
     t = m.n_weeks if t is None else t
+    chunk_products = config.score_chunk_products if chunk_products is None else chunk_products
     model_mask, young_mask = eligible_products(m, t, config.active_weeks, config.min_history_weeks)
     active = np.flatnonzero(model_mask | young_mask)
     for start in range(0, len(active), chunk_products):

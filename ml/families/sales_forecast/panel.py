@@ -1,17 +1,16 @@
-"""The product x week panel: SQL that aggregates order lines in the warehouse, and dense matrices.
+"""The product x week panel in memory: its columns, and the dense matrices built from its rows.
 
-The weekly aggregation runs in SQL (DuckDB and PostgreSQL read the same text); lags and rolling
-means are cheaper on the dense `PanelMatrix` that `to_matrix` builds from the panel's rows.
+The weekly aggregation runs in SQL (`features`); lags and rolling means (`lags`) are cheaper on the
+dense `PanelMatrix` that `to_matrix` builds from the panel's rows.
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ml import catalog
+from ml.sql import require_columns
 
 PANEL_COLUMNS = {
     "product_id": "TEXT",
@@ -25,78 +24,9 @@ PANEL_COLUMNS = {
 }
 
 
-def weekly_panel_sql(
-    origin: dt.date,
-    lines_table: str = catalog.RAW_ORDER_LINES,
-    products_table: str | None = catalog.RAW_PRODUCTS,
-    line_filter: str | None = None,
-) -> str:
-    """SELECT producing one row per product and Monday week, from its first sale week to origin - 7.
-
-    Reads only lines with invoice_ts < origin, so no week at or after the forecast origin exists.
-    Weeks without sales are present with zeros (the panel is dense), which is what lags need.
-    Works unchanged in DuckDB and PostgreSQL (`date_trunc('week')` is Monday in both).
-    `line_filter` is an extra SQL predicate on order lines (e.g. merchandise only).
-    """
-    if origin.weekday() != 0:
-        raise ValueError(f"forecast origin {origin} must be a Monday")
-    last_week = origin - dt.timedelta(days=7)
-    category = "p.category" if products_table else "CAST(NULL AS TEXT)"
-    products_join = (
-        f"LEFT JOIN (SELECT product_id, MAX(category) AS category FROM {products_table} "
-        "GROUP BY product_id) p ON p.product_id = s.product_id"
-        if products_table
-        else ""
-    )
-    return f"""
-WITH lines AS (
-    SELECT product_id,
-           CAST(date_trunc('week', invoice_ts) AS DATE) AS week_start,
-           CAST(quantity AS DOUBLE PRECISION) AS quantity,
-           CAST(unit_price AS DOUBLE PRECISION) AS unit_price,
-           customer_id
-    FROM {lines_table}
-    WHERE invoice_ts < TIMESTAMP '{origin.isoformat()} 00:00:00'
-      AND product_id IS NOT NULL{f" AND ({line_filter})" if line_filter else ""}
-),
-weekly AS (
-    SELECT product_id, week_start,
-           SUM(quantity) AS units,
-           SUM(CASE WHEN quantity > 0 THEN quantity ELSE 0 END) AS gross_units,
-           SUM(CASE WHEN quantity > 0 THEN quantity * unit_price ELSE 0 END) AS gross_revenue,
-           COUNT(DISTINCT CASE WHEN quantity > 0 THEN customer_id END) AS n_buyers,
-           COUNT(*) AS n_lines
-    FROM lines
-    GROUP BY product_id, week_start
-),
-starts AS (
-    SELECT product_id, MIN(week_start) AS first_week FROM weekly GROUP BY product_id
-),
-spine AS (
-    SELECT s.product_id, s.first_week + CAST(7 * g.i AS INTEGER) AS week_start
-    FROM starts s
-    CROSS JOIN LATERAL generate_series(
-        0, CAST((DATE '{last_week.isoformat()}' - s.first_week) / 7 AS INTEGER)) AS g(i)
-)
-SELECT s.product_id,
-       s.week_start,
-       COALESCE(w.units, 0) AS units,
-       COALESCE(w.gross_units, 0) AS gross_units,
-       COALESCE(w.gross_revenue, 0) AS gross_revenue,
-       COALESCE(w.n_buyers, 0) AS n_buyers,
-       COALESCE(w.n_lines, 0) AS n_lines,
-       {category} AS category
-FROM spine s
-LEFT JOIN weekly w ON w.product_id = s.product_id AND w.week_start = s.week_start
-{products_join}
-"""
-
-
 def check_panel(panel: pd.DataFrame) -> pd.DataFrame:
     """Fail loudly on a panel that lags would silently misread; returns it with clean dtypes."""
-    missing = [c for c in PANEL_COLUMNS if c not in panel.columns]
-    if missing:
-        raise ValueError(f"weekly panel lacks column(s) {missing}")
+    require_columns(panel, PANEL_COLUMNS, "weekly panel")
     if panel.empty:
         raise ValueError("weekly panel is empty: no order lines before the forecast origin")
     panel = panel.copy()

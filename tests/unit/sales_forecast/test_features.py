@@ -1,96 +1,74 @@
-"""Point-in-time features: hand-checked values, and no value at or after the origin changes any feature."""
+"""The sales_forecast family's warehouse side: the panel SQL in DuckDB and PostgreSQL, model input, settings."""
 from __future__ import annotations
 
-import numpy as np
+import datetime as dt
+
 import pandas as pd
 import pytest
 
-from ml.families.sales_forecast.features import FEATURE_COLUMNS, eligible_products, origin_features, training_frame
-from ml.families.sales_forecast.panel import to_matrix
-from tests.unit.sales_forecast.fixtures import synthetic_panel
+from ml.families.sales_forecast import config, features
+from ml.families.sales_forecast.lags import FEATURE_COLUMNS
+from ml.families.sales_forecast.pyfunc import model_input
+from tests.unit.sales_forecast.fixtures import order_lines
+
+AS_OF = dt.date(2024, 2, 5)  # a Monday
 
 
-def tiny_panel(units_a, units_b=None, start="2024-01-01"):
-    weeks = pd.date_range(start, periods=len(units_a), freq="7D")
-    rows = [
-        {"product_id": "A", "week_start": w, "units": u, "gross_units": u, "gross_revenue": 2.0 * u, "n_buyers": 1, "n_lines": 1, "category": "mugs"}
-        for w, u in zip(weeks, units_a)
-    ]
-    if units_b is not None:
-        offset = len(units_a) - len(units_b)  # B launched later
-        rows += [
-            {"product_id": "B", "week_start": weeks[offset + i], "units": u, "gross_units": u, "gross_revenue": 5.0 * u, "n_buyers": 0, "n_lines": 1, "category": None}
-            for i, u in enumerate(units_b)
+def load_lines(wh) -> None:
+    lines = order_lines(
+        [
+            ("1", "P1", 5, 2.0, "2024-01-08 10:00", "c1"),
+            ("2", "P1", 3, 2.0, "2024-01-09 11:00", None),  # guest
+            ("C3", "P1", -2, 2.0, "2024-01-10 09:00", "c1"),  # cancellation
+            ("4", "P2", 2, 4.0, "2024-01-24 09:00", "c2"),
+            ("5", "POST", 1, 18.0, "2024-01-24 09:00", "c2"),  # postage, not merchandise
+            ("6", "P1", 7, 2.0, "2024-02-05 08:00", "c3"),  # on the as-of date: not history
         ]
-    return pd.DataFrame(rows)
+    )
+    wh.replace_table("raw.order_lines", lines)
+    wh.replace_table("raw.products", pd.DataFrame({"product_id": ["P1", "P2"], "description": "x", "category": ["mugs", None], "unit_price": [2.0, 4.0]}))
 
 
-def test_lags_and_rolling_means_by_hand():
-    m = to_matrix(tiny_panel([1, 2, 3, 4, 5, 6, 7, 8], units_b=[10, 20]))
-    f = origin_features(m, t=8, horizon=2).set_index(["product_id", "horizon"])
-    a1, b1 = f.loc[("A", 1)], f.loc[("B", 1)]
-    assert (a1["lag_1"], a1["lag_2"], a1["lag_4"], a1["lag_8"]) == (8, 7, 5, 1)
-    assert a1["roll_mean_4"] == pytest.approx(6.5)  # (5+6+7+8)/4
-    assert a1["roll_mean_13"] == pytest.approx(4.5)  # all 8 weeks it has existed
-    assert b1["roll_mean_4"] == pytest.approx(15.0)  # two weeks alive, not diluted by pre-launch zeros
-    assert b1["age_weeks"] == 2 and a1["age_weeks"] == 8
-    assert np.isnan(a1["seasonal_lag"])  # no year of history yet
-    assert a1["category"] == "mugs" and b1["category"] is None
-    assert a1["category_rate_13"] == pytest.approx(4.5) and np.isnan(b1["category_rate_13"])
-    assert f.loc[("A", 2), "target_week"] == pd.Timestamp("2024-03-04")  # origin 2024-02-26 + 1 week
-    assert np.isnan(a1["target"])  # the live origin: nothing to compare with yet
+def check_panel(wh) -> None:
+    assert features.build_features(wh, AS_OF) == [features.PANEL]
+    features.build_features(wh, AS_OF)  # idempotent: the partition is replaced, not appended
+    panel = wh.query(f"SELECT * FROM {features.PANEL} ORDER BY product_id, week_start")
+    assert set(panel["product_id"]) == {"P1", "P2"}
+    a = panel[panel["product_id"] == "P1"]
+    assert len(a) == 4 and a["units"].tolist() == [6.0, 0.0, 0.0, 0.0]
+    assert pd.to_datetime(a["week_start"]).iat[-1] == pd.Timestamp("2024-01-29")
+    assert (pd.to_datetime(panel["as_of_date"]) == pd.Timestamp(AS_OF)).all()
+    assert panel.loc[panel["product_id"] == "P1", "category"].iat[0] == "mugs"
+    m = features.read_matrix(wh, AS_OF)
+    assert m.week_at(m.n_weeks) == pd.Timestamp(AS_OF)
 
 
-def test_seasonal_lag_reads_the_same_week_a_year_before_the_target():
-    units = list(range(60))
-    m = to_matrix(tiny_panel(units))
-    f = origin_features(m, t=56, horizon=4)
-    # target index 56 + h - 1; a year earlier is index 4 + h - 1, whose units equal the index
-    assert f["seasonal_lag"].tolist() == [4.0, 5.0, 6.0, 7.0]
-    assert f["target"].tolist() == [56.0, 57.0, 58.0, 59.0]
+def test_build_features_duckdb(warehouse):
+    load_lines(warehouse)
+    check_panel(warehouse)
 
 
-def test_no_leakage_values_at_or_after_the_origin_change_no_feature():
-    panel = synthetic_panel(n_products=6, n_weeks=80, seed=3)
-    origin = 70
-    before = origin_features(to_matrix(panel), origin, horizon=4)
-    tampered = panel.copy()
-    late = tampered["week_start"] >= to_matrix(panel).week_at(origin)  # the target weeks and after
-    tampered.loc[late, ["units", "gross_units", "n_buyers"]] = 999.0
-    tampered.loc[late, "gross_revenue"] = 1.0
-    after = origin_features(to_matrix(tampered), origin, horizon=4)
-    pd.testing.assert_frame_equal(before[FEATURE_COLUMNS], after[FEATURE_COLUMNS])
-    assert not before["target"].equals(after["target"])  # the tampering did reach the targets
+def test_build_features_postgres(pg_warehouse):
+    pg_warehouse.ensure_schemas()
+    load_lines(pg_warehouse)
+    check_panel(pg_warehouse)
 
 
-def test_training_rows_never_have_targets_at_or_after_the_cutoff():
-    m = to_matrix(synthetic_panel(n_products=5, n_weeks=60, seed=1))
-    rows = training_frame(m, range(1, 60), horizon=4, active_weeks=13, min_history_weeks=8, target_before=50)
-    assert rows["target_week"].max() < m.week_at(50)
-    assert rows["target"].notna().all()
-    assert (rows["origin_week"] < rows["target_week"] + pd.Timedelta(days=1)).all()
+def test_read_matrix_without_a_partition_says_what_to_run(warehouse):
+    load_lines(warehouse)
+    features.build_features(warehouse, AS_OF)
+    with pytest.raises(ValueError, match="build_features"):
+        features.read_matrix(warehouse, dt.date(2024, 3, 4))
 
 
-def test_eligibility_separates_young_inactive_and_established_products():
-    panel = tiny_panel([5] * 20, units_b=[3, 3])
-    panel = pd.concat([panel, tiny_panel([4] * 5 + [0] * 15).assign(product_id="C")])  # stopped selling
-    m = to_matrix(panel)
-    model, young = eligible_products(m, t=20, active_weeks=13, min_history_weeks=8)
-    assert dict(zip(m.product_ids, model)) == {"A": True, "B": False, "C": False}
-    assert dict(zip(m.product_ids, young)) == {"A": False, "B": True, "C": False}
+def test_model_input_always_has_a_string_category():
+    frame = pd.DataFrame({c: [1.0, 2.0] for c in FEATURE_COLUMNS}).assign(category=["mugs", None])
+    out = model_input(frame)
+    assert list(out.columns) == FEATURE_COLUMNS and out["category"].tolist() == ["mugs", ""]
 
 
-def test_origin_outside_the_panel_is_rejected():
-    m = to_matrix(tiny_panel([1, 2, 3]))
-    with pytest.raises(ValueError, match="origin index"):
-        origin_features(m, t=0, horizon=4)
-    with pytest.raises(ValueError, match="origin index"):
-        origin_features(m, t=4, horizon=4)
-
-
-def test_a_zero_price_in_history_gives_an_unknown_price_change_not_infinity():
-    panel = tiny_panel([3, 3, 3, 3, 3, 3, 3, 3])
-    panel.loc[3, "gross_revenue"] = 0.0  # a free sample week, as real exports have
-    f = origin_features(to_matrix(panel), t=8, horizon=1)
-    assert np.isnan(f["price_change_4"].iloc[0])
-    assert np.isfinite(f.select_dtypes("number").to_numpy(dtype=float)[~np.isnan(f.select_dtypes("number").to_numpy(dtype=float))]).all()
+def test_active_weeks_is_configurable(tmp_path, monkeypatch):
+    (tmp_path / "families").mkdir()
+    (tmp_path / "families" / "sales_forecast.yaml").write_text("active_weeks: 26\n")
+    monkeypatch.setenv("VALUEFLOW_CONFIG_DIR", str(tmp_path))
+    assert config.load().active_weeks == 26

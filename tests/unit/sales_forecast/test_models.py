@@ -5,19 +5,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.families.sales_forecast import models
+from ml.families.sales_forecast import baselines, gbm
 from ml.families.sales_forecast.backtest import backtest_origins, run_backtest
-from ml.families.sales_forecast.config import SalesConfig
+from ml.families.sales_forecast.config import SalesForecastConfig
 from ml.families.sales_forecast.fallback import fallback_forecast
-from ml.families.sales_forecast.features import eligible_products, origin_features
-from ml.families.sales_forecast.forecast import FORECAST_COLUMNS, SalesForecaster, forecast_products
+from ml.families.sales_forecast.forecast import FORECAST_COLUMNS, forecast_products
 from ml.families.sales_forecast.intervals import apply_intervals, fit_intervals, fit_level_scale
+from ml.families.sales_forecast.lags import eligible_products, origin_features
 from ml.families.sales_forecast.metrics import forecast_metrics, interval_coverage, metrics_by_horizon
+from ml.families.sales_forecast.model import SalesForecaster
 from ml.families.sales_forecast.panel import to_matrix
 from ml.families.sales_forecast.plots import plot_actual_vs_forecast
+from ml.sql import MissingColumns
 from tests.unit.sales_forecast.fixtures import synthetic_panel
 
-CONFIG = SalesConfig(n_origins=3, max_train_weeks=52, lgbm_params={"n_estimators": 100, "learning_rate": 0.08, "num_leaves": 15, "min_child_samples": 20})
+CONFIG = SalesForecastConfig(n_origins=3, max_train_weeks=52, lgbm_params={"n_estimators": 100, "learning_rate": 0.08, "num_leaves": 15, "min_child_samples": 20})
 
 
 @pytest.fixture(scope="module")
@@ -83,20 +85,20 @@ def test_level_scale_is_actual_over_forecast_volume_and_clipped():
 # -- models ------------------------------------------------------------------------------------------
 def test_floors_use_last_year_else_the_moving_average():
     frame = pd.DataFrame({"seasonal_lag": [7.0, np.nan], "roll_mean_4": [2.0, 3.0]})
-    assert models.predict_seasonal_naive(frame).tolist() == [7.0, 3.0]
-    assert models.predict_moving_average(frame).tolist() == [2.0, 3.0]
+    assert baselines.predict_seasonal_naive(frame).tolist() == [7.0, 3.0]
+    assert baselines.predict_moving_average(frame).tolist() == [2.0, 3.0]
     with pytest.raises(ValueError, match="window"):
-        models.predict_moving_average(frame, window=5)
+        baselines.predict_moving_average(frame, window=5)
 
 
 def test_models_reject_missing_columns_and_empty_frames(matrix):
     rows = origin_features(matrix, 100, 4)
-    with pytest.raises(ValueError, match="lag_1"):
-        models.fit_lightgbm(rows.drop(columns="lag_1").assign(target=1.0))
-    with pytest.raises(ValueError, match="empty"):
-        models.fit_linear(rows.iloc[0:0])
+    with pytest.raises(MissingColumns, match="lag_1"):
+        gbm.fit_lightgbm(rows.drop(columns="lag_1").assign(target=1.0))
+    with pytest.raises(ValueError, match="no rows"):
+        baselines.fit_linear(rows.iloc[0:0])
     with pytest.raises(ValueError, match="objective"):
-        models.fit_lightgbm(rows.dropna(subset=["target"]), SalesConfig(objective="l2"))
+        gbm.fit_lightgbm(rows.dropna(subset=["target"]), SalesForecastConfig(objective="l2"))
 
 
 # -- backtest ----------------------------------------------------------------------------------------
@@ -205,17 +207,17 @@ def _sparse_panel(n_products: int = 150, n_weeks: int = 60, seed: int = 3) -> pd
 
 def test_lightgbm_does_not_collapse_on_intermittent_demand():
     """Products idle for 8 weeks with rare huge orders once drove the Poisson booster to forecast ~nothing."""
-    from ml.families.sales_forecast.features import training_frame
+    from ml.families.sales_forecast.lags import training_frame
 
     m = to_matrix(_sparse_panel())
-    config = SalesConfig(lgbm_params={"n_estimators": 150, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20})
+    config = SalesForecastConfig(lgbm_params={"n_estimators": 150, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20})
     t = m.n_weeks - 4
     train = training_frame(m, range(1, t), 4, 13, 8, target_before=t)
-    fitted = models.predict_lightgbm(models.fit_lightgbm(train, config), train)
+    fitted = gbm.predict_lightgbm(gbm.fit_lightgbm(train, config), train)
     assert np.isfinite(fitted).all() and fitted.max() < 10 * train["target"].max()  # no runaway leaves
     model_mask, _ = eligible_products(m, t, 13, 8)
     test = origin_features(m, t, 4, model_mask)
-    predicted = models.predict_lightgbm(models.fit_lightgbm(train, config), test)
+    predicted = gbm.predict_lightgbm(gbm.fit_lightgbm(train, config), test)
     # Its total stays within a factor of three of the 4-week mean's; the collapse gave a few percent.
-    ratio = predicted.sum() / models.predict_moving_average(test).sum()
+    ratio = predicted.sum() / baselines.predict_moving_average(test).sum()
     assert 1 / 3 < ratio < 3, ratio

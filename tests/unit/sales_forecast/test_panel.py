@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from ml.families.sales_forecast.calendar import calendar_features, forecast_origin, holidays
-from ml.families.sales_forecast.panel import PANEL_COLUMNS, check_panel, to_matrix, weekly_panel_sql
+from ml.families.sales_forecast.features import weekly_panel_sql
+from ml.families.sales_forecast.panel import PANEL_COLUMNS, check_panel, to_matrix
+from ml.sql import MissingColumns
 from tests.unit.sales_forecast.fixtures import order_lines
 
 ORIGIN = dt.date(2024, 2, 5)  # a Monday
@@ -80,7 +82,7 @@ def test_calendar_marks_christmas_and_easter_weeks():
 
 def test_check_panel_fails_on_missing_column_empty_input_and_duplicates(lines):
     panel = run_panel_sql(lines, None)
-    with pytest.raises(ValueError, match="units"):
+    with pytest.raises(MissingColumns, match=r"lacks column\(s\) \['units'\]"):
         check_panel(panel.drop(columns="units"))
     with pytest.raises(ValueError, match="empty"):
         check_panel(panel.iloc[0:0])

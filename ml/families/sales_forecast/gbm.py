@@ -1,4 +1,4 @@
-"""The forecasters: LightGBM (count objective), the classic linear regression, and two naive floors.
+"""The forecasting model: one pooled LightGBM with a count objective, offset by the product's level.
 
 LightGBM is *direct multi-horizon*: one pooled model with `horizon` as a feature, trained on rows
 whose features stop at the origin and whose target is 1..4 weeks later. Recursive forecasting would
@@ -10,22 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml.families.sales_forecast.config import SalesConfig
-from ml.families.sales_forecast.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, ROLL_WINDOWS
-
-LINEAR_FEATURES = [
-    "lag_1", "lag_2", "lag_3", "lag_4", "lag_8", "lag_13", "lag_26", "lag_52",
-    "roll_mean_4", "roll_mean_8", "roll_mean_13", "roll_mean_26", "roll_mean_52",
-    "seasonal_lag", "price_change_4", "buyers_4w", "holiday_week", "horizon",
-]  # fmt: skip
-
-
-def _require(frame: pd.DataFrame, columns: list[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"feature frame lacks column(s) {missing}")
-    if frame.empty:
-        raise ValueError("feature frame is empty")
+from ml.families.sales_forecast.config import SalesForecastConfig
+from ml.families.sales_forecast.lags import CATEGORICAL_FEATURES, FEATURE_COLUMNS
+from ml.sql import require_columns
 
 
 def training_target(frame: pd.DataFrame) -> np.ndarray:
@@ -38,7 +25,7 @@ def lightgbm_design(frame: pd.DataFrame, categories: list[str]) -> pd.DataFrame:
 
     Categories unseen in training (and unknown ones) become missing, which LightGBM routes like NA.
     """
-    _require(frame, FEATURE_COLUMNS)
+    require_columns(frame, FEATURE_COLUMNS, "feature frame", non_empty=True)
     design = frame[FEATURE_COLUMNS].copy()
     for column in FEATURE_COLUMNS:
         if column not in CATEGORICAL_FEATURES:
@@ -68,14 +55,14 @@ def level_offset(frame: pd.DataFrame) -> np.ndarray:
     return np.log(np.clip(frame["roll_mean_8"].to_numpy(dtype=float), 0.0, None) + LEVEL_FLOOR)
 
 
-def fit_lightgbm(frame: pd.DataFrame, config: SalesConfig = SalesConfig()):
+def fit_lightgbm(frame: pd.DataFrame, config: SalesForecastConfig = SalesForecastConfig()):
     """LightGBM with a Poisson (or Tweedie) objective on FEATURE_COLUMNS -> `target`, offset by the level.
 
     The training categories are kept on the model (`sales_categories_`) so scoring encodes alike.
     """
     import lightgbm as lgb
 
-    _require(frame, FEATURE_COLUMNS + ["target"])
+    require_columns(frame, FEATURE_COLUMNS + ["target"], "feature frame", non_empty=True)
     if config.objective not in ("poisson", "tweedie"):
         raise ValueError(f"objective must be poisson or tweedie, not {config.objective!r}")
     extra = {"tweedie_variance_power": 1.2} if config.objective == "tweedie" else {}
@@ -99,41 +86,3 @@ def predict_lightgbm(model, frame: pd.DataFrame) -> np.ndarray:
     """exp(trees + level offset): both count objectives use a log link."""
     raw = model.predict(lightgbm_design(frame, model.sales_categories_), raw_score=True)
     return np.exp(raw + level_offset(frame))
-
-
-def linear_design(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numeric design matrix of the classic approach: lags, means, season as sin/cos, holidays."""
-    _require(frame, LINEAR_FEATURES + ["week_of_year"])
-    design = frame[LINEAR_FEATURES].astype(float).copy()
-    # No last-year value yet: the yearly mean is the closest thing the linear model can use.
-    design["seasonal_lag"] = design["seasonal_lag"].fillna(design["roll_mean_52"])
-    design = design.fillna(0.0)
-    angle = 2 * np.pi * frame["week_of_year"].to_numpy(dtype=float) / 52.0
-    design["week_sin"], design["week_cos"] = np.sin(angle), np.cos(angle)
-    return design
-
-
-def fit_linear(frame: pd.DataFrame):
-    from sklearn.linear_model import LinearRegression
-
-    _require(frame, ["target"])
-    return LinearRegression().fit(linear_design(frame), frame["target"].to_numpy(dtype=float))
-
-
-def predict_linear(model, frame: pd.DataFrame) -> np.ndarray:
-    return np.clip(model.predict(linear_design(frame)), 0.0, None)
-
-
-def predict_moving_average(frame: pd.DataFrame, window: int = 4) -> np.ndarray:
-    """Floor 1: the mean of the last `window` weeks, for every horizon."""
-    if window not in ROLL_WINDOWS:
-        raise ValueError(f"moving-average window must be one of {ROLL_WINDOWS}, not {window}")
-    _require(frame, [f"roll_mean_{window}"])
-    return np.clip(frame[f"roll_mean_{window}"].to_numpy(dtype=float), 0.0, None)
-
-
-def predict_seasonal_naive(frame: pd.DataFrame, window: int = 4) -> np.ndarray:
-    """Floor 2: the same week last year; the moving average where the product is younger than a year."""
-    _require(frame, ["seasonal_lag"])
-    seasonal = frame["seasonal_lag"].to_numpy(dtype=float)
-    return np.clip(np.where(np.isnan(seasonal), predict_moving_average(frame, window), seasonal), 0.0, None)
