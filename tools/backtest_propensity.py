@@ -24,10 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from ml import data
-    from ml.families.propensity.dataset import Examples, build_examples_at, split_by_origin
-    from ml.families.propensity.family import N_TRAIN_ORIGINS, STEP_DAYS, _choose, plan_origins
+    from ml.families.propensity.config import load
+    from ml.families.propensity.dataset import Examples, build_examples_at, split_by_origin, stack_examples
+    from ml.families.propensity.labels import plan_origins
     from ml.families.propensity.metrics import score_probabilities, score_ranking, score_recency_baseline
     from ml.families.propensity.model import KINDS, train_propensity_model
+    from ml.families.propensity.selection import choose
     from ml.warehouse import connect
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", default="logistic,lightgbm", help=f"subset of {','.join(KINDS)} (cnn is slow)")
     args = parser.parse_args(argv)
     kinds = args.kinds.split(",")
+    config = load()
     with connect() as wh:
         newest = dt.date.fromisoformat(args.as_of) if args.as_of else pd.Timestamp(
             wh.scalar("SELECT max(as_of_date) FROM ops.ingest_runs")).date()
@@ -44,28 +47,26 @@ def main(argv: list[str] | None = None) -> int:
 
     def at(origin: dt.date) -> Examples:
         if origin not in cache:
-            cache[origin] = build_examples_at(lines, origin, events, products=products)
+            cache[origin] = build_examples_at(lines, origin, events, config.weeks, products=products)
         return cache[origin]
 
     rows = []
     for k in range(args.cutoffs):
-        as_of = newest - dt.timedelta(days=STEP_DAYS * k)
-        holdout_origin, origins = plan_origins(as_of)
+        as_of = newest - dt.timedelta(days=config.step_days * k)
+        holdout_origin, origins = plan_origins(as_of, config)
         parts = [at(o) for o in origins if len(at(o))]
         holdout = at(holdout_origin)
         if len(parts) < 2 or len(np.unique(holdout.labels)) < 2:
             break
-        fit, val = split_by_origin(Examples(pd.concat([p.inputs for p in parts], ignore_index=True),
-                                            np.concatenate([p.labels for p in parts]),
-                                            np.concatenate([p.origins for p in parts])))
+        fit, val = split_by_origin(stack_examples(parts), config.seed, config.validation_share)
         row = {"as_of": as_of, "holdout": len(holdout),
                "recency": score_recency_baseline(holdout.labels, holdout.inputs["recency_days"])["roc_auc"]}
         candidates = {}
         for kind in kinds:
-            model = train_propensity_model(kind, fit, val, seed=0)
+            model = train_propensity_model(kind, fit, val, config)
             candidates[kind] = {"validation": score_ranking(val.labels, model.predict_proba(val.inputs))}
             row[kind] = score_probabilities(holdout.labels, model.predict_proba(holdout.inputs))["roc_auc"]
-        row["chosen"] = _choose(candidates)
+        row["chosen"] = choose(candidates)
         row["chosen_auc"] = row[row["chosen"]]
         rows.append(row)
         print(row, flush=True)
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     print("mean  " + "  ".join(f"{c} {v:.3f}" for c, v in numeric.mean().items()))
     print("above recency  " + "  ".join(f"{c} {int((numeric[c] > numeric['recency']).sum())}/{len(numeric)}"
                                         for c in numeric if c != "recency"))
-    print(f"({N_TRAIN_ORIGINS} training origins per cutoff)")
+    print(f"({config.n_train_origins} training origins per cutoff)")
     return 0
 
 

@@ -7,10 +7,12 @@ import os
 
 import numpy as np
 
+from ml.families.propensity.config import DEFAULTS, PropensityConfig
+
 _CONFIGURED = False
 
 
-def configure_tensorflow(seed: int = 0, threads: int = 2) -> None:
+def configure_tensorflow(seed: int = DEFAULTS.seed, threads: int = DEFAULTS.threads) -> None:
     """Fix seeds, make ops deterministic and cap TF at `threads` threads (shared 2-core hosts).
 
     Thread counts can only be set before TF's runtime starts; later calls keep the first setting.
@@ -31,12 +33,13 @@ def configure_tensorflow(seed: int = 0, threads: int = 2) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def build_cnn(weeks: int, n_channels: int, n_static: int, filters: int = 16):
+def build_cnn(weeks: int, n_channels: int, n_static: int, config: PropensityConfig = DEFAULTS):
     """Two Conv1D + max-pool blocks, global average and max pooling, concatenated with a dense
     projection of the static features, then one hidden layer and a sigmoid."""
     import keras
     from keras import layers
 
+    filters = config.cnn_filters
     sequence = keras.Input((weeks, n_channels), name="sequence")
     static = keras.Input((n_static,), name="static")
     x = layers.Conv1D(filters, 4, padding="causal", activation="relu")(sequence)
@@ -49,11 +52,11 @@ def build_cnn(weeks: int, n_channels: int, n_static: int, filters: int = 16):
     pooled = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x), recent])
     s = layers.Dense(filters, activation="relu")(static)
     h = layers.Concatenate()([pooled, s])
-    h = layers.Dropout(0.2)(h)
+    h = layers.Dropout(config.cnn_dropout)(h)
     h = layers.Dense(filters, activation="relu")(h)
     out = layers.Dense(1, activation="sigmoid", name="p")(h)
     model = keras.Model([sequence, static], out, name="propensity_cnn")
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(config.cnn_learning_rate), loss="binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc")])
     return model
 
@@ -67,18 +70,18 @@ def balanced_class_weight(labels: np.ndarray) -> dict[int, float]:
     return {0: n / (2.0 * (n - pos)), 1: n / (2.0 * pos)}
 
 
-def fit_cnn(seq_fit, static_fit, y_fit, seq_val, static_val, y_val, seed: int = 0,
-            max_epochs: int = 30, patience: int = 4, batch_size: int = 256):
+def fit_cnn(seq_fit, static_fit, y_fit, seq_val, static_val, y_val, config: PropensityConfig = DEFAULTS):
     """Train with class weights and early stopping on validation AUC; returns (model, epochs_run)."""
-    configure_tensorflow(seed)
+    configure_tensorflow(config.seed, config.threads)
     import keras
 
-    model = build_cnn(seq_fit.shape[1], seq_fit.shape[2], static_fit.shape[1])
-    stop = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience,
+    model = build_cnn(seq_fit.shape[1], seq_fit.shape[2], static_fit.shape[1], config)
+    stop = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.cnn_patience,
                                          restore_best_weights=True)
     history = model.fit({"sequence": seq_fit, "static": static_fit}, y_fit.astype("float32"),
                         validation_data=({"sequence": seq_val, "static": static_val}, y_val.astype("float32")),
-                        epochs=max_epochs, batch_size=batch_size, class_weight=balanced_class_weight(y_fit),
+                        epochs=config.cnn_max_epochs, batch_size=config.cnn_batch_size,
+                        class_weight=balanced_class_weight(y_fit),
                         callbacks=[stop], shuffle=True, verbose=0)
     return model, len(history.history["loss"])
 

@@ -10,27 +10,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-PARAMS = dict(objective="binary", n_estimators=400, learning_rate=0.05,
-              subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0, is_unbalance=True,
-              n_jobs=2, deterministic=True, force_row_wise=True, verbose=-1)
+from ml.families.propensity.config import DEFAULTS, PropensityConfig
+
+# not settings: the objective, and what makes a fit reproducible and quiet
+FIXED_PARAMS = dict(objective="binary", subsample_freq=1, is_unbalance=True, deterministic=True,
+                    force_row_wise=True, verbose=-1)
 
 
-MAX_LEAVES, MIN_LEAVES, ROWS_PER_LEAF = 15, 4, 200
-
-
-def size_params(n_rows: int) -> dict[str, int]:
+def size_params(n_rows: int, config: PropensityConfig = DEFAULTS) -> dict[str, int]:
     """num_leaves and min_child_samples for `n_rows` fitting rows (fewer rows, smaller trees)."""
-    return {"num_leaves": int(min(MAX_LEAVES, max(MIN_LEAVES, n_rows // ROWS_PER_LEAF))),
-            "min_child_samples": int(max(20, n_rows // 40))}
+    leaves = min(config.gbm_max_leaves, max(config.gbm_min_leaves, n_rows // config.gbm_rows_per_leaf))
+    return {"num_leaves": int(leaves),
+            "min_child_samples": int(max(config.gbm_min_child_samples, n_rows // config.gbm_rows_per_child))}
 
 
 def fit_lightgbm(x_fit: pd.DataFrame, y_fit: np.ndarray, x_val: pd.DataFrame, y_val: np.ndarray,
-                 seed: int = 0, early_stopping_rounds: int = 30):
+                 config: PropensityConfig = DEFAULTS):
     """Fit with early stopping on validation AUC; returns (booster, best_iteration)."""
     import lightgbm as lgb
 
-    clf = lgb.LGBMClassifier(random_state=seed, **PARAMS, **size_params(len(x_fit)))
-    callbacks = [lgb.early_stopping(early_stopping_rounds, verbose=False)] if len(np.unique(y_val)) > 1 else []
+    clf = lgb.LGBMClassifier(random_state=config.seed, n_estimators=config.gbm_n_estimators,
+                             learning_rate=config.gbm_learning_rate, subsample=config.gbm_subsample,
+                             colsample_bytree=config.gbm_colsample_bytree, reg_lambda=config.gbm_reg_lambda,
+                             n_jobs=config.threads, **FIXED_PARAMS, **size_params(len(x_fit), config))
+    rounds = config.gbm_early_stopping_rounds
+    callbacks = [lgb.early_stopping(rounds, verbose=False)] if len(np.unique(y_val)) > 1 else []
     clf.fit(x_fit, y_fit, eval_X=(x_val,), eval_y=(y_val,), eval_metric="auc", callbacks=callbacks)
     best = clf.best_iteration_ or clf.n_estimators
     return clf.booster_, int(best)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml.families.propensity.labels import require_columns, select_purchase_lines, select_return_lines, to_timestamp
+from ml.families.propensity.config import DEFAULTS
+from ml.families.propensity.labels import select_purchase_lines, select_return_lines, to_timestamp
 from ml.features import CART_CONVERSION_DAYS
+from ml.sql import require_columns
 
 CHANNELS = ("orders", "units", "spend", "products", "returns", "views", "carts")
-WEEKS = 52
 # the numeric columns of features.user_features, then what this family adds
 USER_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "avg_order_value", "distinct_products",
                  "distinct_categories", "return_rate", "orders_90d", "spend_90d", "views", "carts",
@@ -41,12 +42,12 @@ def _events_before(events: pd.DataFrame | None, end: pd.Timestamp, days: int | N
     return _before(events, "event_ts", end, days)
 
 
-def sequence_columns(weeks: int = WEEKS, channels=CHANNELS) -> list[str]:
+def sequence_columns(weeks: int = DEFAULTS.weeks, channels=CHANNELS) -> list[str]:
     return [f"seq_{c}_l{lag:02d}" for c in channels for lag in range(weeks)]
 
 
 def build_weekly_sequences(order_lines: pd.DataFrame, as_of, customers, events: pd.DataFrame | None = None,
-                           weeks: int = WEEKS) -> np.ndarray:
+                           weeks: int = DEFAULTS.weeks) -> np.ndarray:
     """Raw weekly counts per customer, shape (n_customers, weeks, len(CHANNELS)), oldest week first.
 
     Week `weeks - 1` is [D - 7 days, D); views and carts stay zero when the shop has no events.
@@ -166,7 +167,7 @@ def assemble_model_input(static: pd.DataFrame, sequences: np.ndarray) -> pd.Data
     return frame
 
 
-def sequences_from_input(frame: pd.DataFrame, weeks: int = WEEKS) -> np.ndarray:
+def sequences_from_input(frame: pd.DataFrame, weeks: int = DEFAULTS.weeks) -> np.ndarray:
     """Inverse of the seq_* half of `assemble_model_input`: (n, weeks, channels), oldest week first."""
     columns = sequence_columns(weeks)
     require_columns(frame, columns, "model input")
@@ -175,7 +176,7 @@ def sequences_from_input(frame: pd.DataFrame, weeks: int = WEEKS) -> np.ndarray:
 
 
 def build_model_input(order_lines: pd.DataFrame, as_of, customers, events: pd.DataFrame | None = None,
-                      weeks: int = WEEKS, products: pd.DataFrame | None = None) -> pd.DataFrame:
+                      weeks: int = DEFAULTS.weeks, products: pd.DataFrame | None = None) -> pd.DataFrame:
     """Static features and weekly sequence for `customers` at D, as one wide frame."""
     static = build_static_features(order_lines, as_of, customers, events, products)
     sequences = build_weekly_sequences(order_lines, as_of, customers, events, weeks)

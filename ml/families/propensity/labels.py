@@ -1,4 +1,5 @@
-"""Orders, active customers and the purchase label, all relative to an as-of date D.
+"""Orders, active customers and the purchase label, all relative to an as-of date D, and the
+family's time layout of origins around D (`plan_origins`).
 
 Definitions follow `ml.features.user_features`: a *purchase line* is a merchandise line (fees and
 postage excluded) of a known customer that is not a return; a *return line* has `is_return`. An
@@ -13,17 +14,12 @@ import datetime as dt
 import pandas as pd
 
 from ml.data import NON_MERCHANDISE_CODES
+from ml.families.propensity.config import DEFAULTS, PropensityConfig
 from ml.features import ACTIVE_DAYS  # a purchase in the last year makes a customer active
+from ml.sql import require_columns
 
 ORDER_LINE_COLUMNS = ("invoice_id", "product_id", "quantity", "unit_price", "invoice_ts", "customer_id", "is_return")
-HORIZON_DAYS = 30
-
-
-def require_columns(frame: pd.DataFrame, columns, what: str) -> None:
-    """Raise a ValueError naming the missing columns, so a wrong frame fails loudly and early."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} lacks column(s) {missing}; has {list(frame.columns)}")
+HORIZON_DAYS = 30  # a fact, not a setting: the mart's p_purchase_30d is named after it
 
 
 def to_timestamp(day: dt.date | str | pd.Timestamp) -> pd.Timestamp:
@@ -85,7 +81,7 @@ def label_purchases(order_lines: pd.DataFrame, customers, as_of, horizon_days: i
     return pd.Series([int(c in buyers) for c in index], index=index, dtype="int8", name="label")
 
 
-def plan_rolling_origins(as_of, n_origins: int, step_days: int = 28,
+def plan_rolling_origins(as_of, n_origins: int, step_days: int = DEFAULTS.step_days,
                          horizon_days: int = HORIZON_DAYS) -> list[pd.Timestamp]:
     """Past origins, newest first, whose label windows all end on or before D.
 
@@ -96,3 +92,10 @@ def plan_rolling_origins(as_of, n_origins: int, step_days: int = 28,
         raise ValueError("n_origins must be at least 1")
     newest = to_timestamp(as_of) - pd.Timedelta(days=horizon_days)
     return [newest - pd.Timedelta(days=step_days * k) for k in range(n_origins)]
+
+
+def plan_origins(as_of: dt.date, config: PropensityConfig = DEFAULTS) -> tuple[dt.date, list[dt.date]]:
+    """(holdout origin, training origins newest first); training labels end where the holdout's begin."""
+    holdout = as_of - dt.timedelta(days=HORIZON_DAYS)
+    # rolling origins "as of" the holdout origin: their label windows all end by the holdout's start
+    return holdout, [o.date() for o in plan_rolling_origins(holdout, config.n_train_origins, config.step_days)]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-C = 1.0  # inverse L2 strength on standardised inputs; 0.1 and 1 scored alike in backtests
+from ml.families.propensity.config import DEFAULTS, PropensityConfig
 
 
 @dataclass
@@ -25,9 +25,10 @@ class LinearScorer:
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
-def fit_logistic(x_fit: np.ndarray, y_fit: np.ndarray, seed: int = 0, c: float = C) -> LinearScorer:
+def fit_logistic(x_fit: np.ndarray, y_fit: np.ndarray, config: PropensityConfig = DEFAULTS) -> LinearScorer:
     """L2-regularised logistic regression (lbfgs, deterministic); calibration happens outside."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_fit, np.asarray(y_fit, dtype=int))
+    model = LogisticRegression(C=config.logistic_c, max_iter=2000, random_state=config.seed).fit(
+        x_fit, np.asarray(y_fit, dtype=int))
     return LinearScorer([float(w) for w in model.coef_[0]], float(model.intercept_[0]))

@@ -14,9 +14,10 @@ import pandas as pd
 
 from ml.families.propensity import cnn, gbm, linear
 from ml.families.propensity.calibration import Calibrator, fit_calibrator
+from ml.families.propensity.config import DEFAULTS, PropensityConfig
 from ml.families.propensity.dataset import Examples
-from ml.families.propensity.inputs import STATIC_FEATURES, WEEKS, sequences_from_input
-from ml.families.propensity.labels import require_columns
+from ml.families.propensity.inputs import STATIC_FEATURES, sequences_from_input
+from ml.sql import require_columns
 
 KINDS = ("logistic", "lightgbm", "cnn")  # simplest first: the order the one-standard-error rule prefers
 
@@ -81,11 +82,15 @@ class PropensityModel:
             return np.zeros(0)
         return self.calibrator.transform(self.raw_scores(model_input))
 
+    def predict(self, model_input: pd.DataFrame) -> pd.DataFrame:
+        """What the pyfunc returns: p_purchase_30d and churn_risk (= 1 - p), one row per input row."""
+        p = self.predict_proba(model_input)
+        return pd.DataFrame({"p_purchase_30d": p, "churn_risk": 1.0 - p})
 
-def train_propensity_model(kind: str, fit: Examples, val: Examples, seed: int = 0,
-                           static_features=STATIC_FEATURES, weeks: int = WEEKS,
-                           calibration: str = "platt", max_epochs: int = 30) -> PropensityModel:
-    """Fit one family on `fit`, early-stop and calibrate on `val`.
+
+def train_propensity_model(kind: str, fit: Examples, val: Examples, config: PropensityConfig = DEFAULTS,
+                           static_features=STATIC_FEATURES) -> PropensityModel:
+    """Fit one kind on `fit`, early-stop and calibrate on `val`, with the settings of `config`.
 
     Raises:
         ValueError: unknown kind, empty split, or a fitting split with a single class.
@@ -96,26 +101,26 @@ def train_propensity_model(kind: str, fit: Examples, val: Examples, seed: int = 
         raise ValueError(f"need fitting and validation rows (got {len(fit)} and {len(val)})")
     if len(np.unique(fit.labels)) < 2:
         raise ValueError("the fitting split has a single class; widen the history or add origins")
-    static_features = list(static_features)
+    static_features, weeks = list(static_features), config.weeks
     x_fit, x_val = fit.inputs[static_features].astype("float64"), val.inputs[static_features].astype("float64")
     if kind == "lightgbm":
-        booster, best = gbm.fit_lightgbm(x_fit, fit.labels, x_val, val.labels, seed)
-        model = PropensityModel(kind, static_features, weeks, Calibrator("platt"), booster,
-                                best_iteration=best, info={"best_iteration": best, **gbm.size_params(len(fit))})
+        booster, best = gbm.fit_lightgbm(x_fit, fit.labels, x_val, val.labels, config)
+        model = PropensityModel(kind, static_features, weeks, Calibrator("platt"), booster, best_iteration=best,
+                                info={"best_iteration": best, **gbm.size_params(len(fit), config)})
     elif kind == "logistic":
         scaler = InputScaler.fit(x_fit.to_numpy())
-        scorer = linear.fit_logistic(scaler.transform_static(x_fit.to_numpy()), fit.labels, seed)
+        scorer = linear.fit_logistic(scaler.transform_static(x_fit.to_numpy()), fit.labels, config)
         model = PropensityModel(kind, static_features, weeks, Calibrator("platt"), scorer, scaler,
-                                info={"C": linear.C, "penalty": "l2"})
+                                info={"C": config.logistic_c, "penalty": "l2"})
     else:
         seq_fit, seq_val = sequences_from_input(fit.inputs, weeks), sequences_from_input(val.inputs, weeks)
         scaler = InputScaler.fit(x_fit.to_numpy(), seq_fit)
         q_fit, s_fit = scaler.transform(x_fit.to_numpy(), seq_fit)
         q_val, s_val = scaler.transform(x_val.to_numpy(), seq_val)
-        net, epochs = cnn.fit_cnn(q_fit, s_fit, fit.labels, q_val, s_val, val.labels, seed, max_epochs)
+        net, epochs = cnn.fit_cnn(q_fit, s_fit, fit.labels, q_val, s_val, val.labels, config)
         model = PropensityModel(kind, static_features, weeks, Calibrator("platt"), net, scaler,
                                 info={"epochs": epochs})
-    model.calibrator = fit_calibrator(model.raw_scores(val.inputs), val.labels, calibration)
+    model.calibrator = fit_calibrator(model.raw_scores(val.inputs), val.labels, config.calibration)
     return model
 
 

@@ -13,6 +13,7 @@ from ml.families.propensity.inputs import (
     sequences_from_input,
 )
 from ml.families.propensity.labels import label_purchases, plan_rolling_origins, select_active_customers
+from ml.sql import MissingColumns
 
 D = pd.Timestamp("2024-06-01")
 COLUMNS = ["invoice_id", "line_no", "product_id", "description", "quantity", "unit_price", "invoice_ts",
@@ -134,9 +135,9 @@ def test_wide_input_round_trips_the_sequence(lines):
 
 
 def test_missing_column_fails_loudly(lines):
-    with pytest.raises(ValueError, match="invoice_ts"):
+    with pytest.raises(MissingColumns, match="invoice_ts"):
         label_purchases(lines.drop(columns="invoice_ts"), ["A"], D)
-    with pytest.raises(ValueError, match="event_type"):
+    with pytest.raises(MissingColumns, match="event_type"):
         build_weekly_sequences(lines, D, ["A"], pd.DataFrame({"customer_id": ["A"], "event_ts": [D]}))
 
 

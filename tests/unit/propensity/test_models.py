@@ -5,6 +5,7 @@ import pytest
 
 from ml.families.propensity import gbm
 from ml.families.propensity.calibration import fit_calibrator
+from ml.families.propensity.config import PropensityConfig
 from ml.families.propensity.dataset import Examples, build_examples_at, build_training_examples, split_by_origin
 from ml.families.propensity.inputs import STATIC_FEATURES
 from ml.families.propensity.metrics import (
@@ -23,6 +24,7 @@ from ml.families.propensity.model import (
     score_customers,
     train_propensity_model,
 )
+from ml.sql import MissingColumns
 from tests.unit.propensity.shop import make_shop
 
 AS_OF = pd.Timestamp("2024-01-01") + pd.Timedelta(days=480)
@@ -90,7 +92,7 @@ def test_deciles_put_the_likeliest_first():
 
 def test_lightgbm_beats_chance_and_recency_and_round_trips(splits, tmp_path):
     fit, val, holdout = splits
-    model = train_propensity_model("lightgbm", fit, val, seed=0)
+    model = train_propensity_model("lightgbm", fit, val, PropensityConfig(seed=0))
     p = model.predict_proba(holdout.inputs)
     m = score_probabilities(holdout.labels, p)
     base = score_recency_baseline(holdout.labels, holdout.inputs["recency_days"])
@@ -121,12 +123,12 @@ def _signal(n: int, seed: int) -> Examples:
 
 def test_logistic_learns_a_tiny_signal_calibrates_and_round_trips(tmp_path):
     fit, val, fresh = _signal(300, 1), _signal(150, 2), _signal(400, 3)
-    model = train_propensity_model("logistic", fit, val, seed=0)
+    model = train_propensity_model("logistic", fit, val, PropensityConfig(seed=0))
     p = model.predict_proba(fresh.inputs)
     assert p.min() >= 0 and p.max() <= 1 and np.isfinite(p).all()
     assert score_ranking(fresh.labels, p)["roc_auc"] > 0.7  # well above chance on a fresh sample
     assert abs(p.mean() - fresh.labels.mean()) < 0.08  # Platt on validation: calibrated in the large
-    np.testing.assert_allclose(train_propensity_model("logistic", fit, val, seed=0).predict_proba(fresh.inputs), p)
+    np.testing.assert_allclose(train_propensity_model("logistic", fit, val, PropensityConfig(seed=0)).predict_proba(fresh.inputs), p)
     again = load_propensity_model(save_propensity_model(model, tmp_path / "logistic"))
     np.testing.assert_allclose(again.predict_proba(fresh.inputs), p, rtol=1e-6)
     assert (tmp_path / "logistic" / "estimator.json").exists()
@@ -134,7 +136,7 @@ def test_logistic_learns_a_tiny_signal_calibrates_and_round_trips(tmp_path):
 
 def test_logistic_on_a_shop_beats_chance_and_recency(splits):
     fit, val, holdout = splits
-    p = train_propensity_model("logistic", fit, val, seed=0).predict_proba(holdout.inputs)
+    p = train_propensity_model("logistic", fit, val, PropensityConfig(seed=0)).predict_proba(holdout.inputs)
     auc = score_probabilities(holdout.labels, p)["roc_auc"]
     assert auc > 0.6 and auc >= score_recency_baseline(holdout.labels, holdout.inputs["recency_days"])["roc_auc"] - 0.01
 
@@ -154,8 +156,8 @@ def test_auc_standard_error_shrinks_with_rows_and_is_nan_without_both_classes():
 
 def test_cnn_trains_deterministically_and_round_trips(splits, tmp_path):
     fit, val, holdout = splits
-    first = train_propensity_model("cnn", fit, val, seed=0, max_epochs=3)
-    second = train_propensity_model("cnn", fit, val, seed=0, max_epochs=3)
+    first = train_propensity_model("cnn", fit, val, PropensityConfig(seed=0, cnn_max_epochs=3))
+    second = train_propensity_model("cnn", fit, val, PropensityConfig(seed=0, cnn_max_epochs=3))
     p = first.predict_proba(holdout.inputs)
     np.testing.assert_allclose(second.predict_proba(holdout.inputs), p, atol=1e-5)
     assert p.min() >= 0 and p.max() <= 1 and score_ranking(holdout.labels, p)["roc_auc"] > 0.55
@@ -169,20 +171,23 @@ def test_training_failure_cases(splits):
         train_propensity_model("svm", fit, val)
     with pytest.raises(ValueError, match="single class"):
         train_propensity_model("lightgbm", fit.select(fit.labels == 0), val)
-    with pytest.raises(ValueError, match="recency_days"):
+    with pytest.raises(MissingColumns, match="recency_days"):
         train_propensity_model("lightgbm", fit, val).predict_proba(val.inputs.drop(columns="recency_days"))
 
 
 @pytest.mark.parametrize("kind", ["logistic", "lightgbm"])
-def test_pyfunc_takes_the_training_input_and_enforces_its_signature(splits, tmp_path, kind):
+def test_pyfunc_takes_the_training_input_and_enforces_its_signature(splits, mlflow_store, kind):
     import mlflow
 
-    from ml.families.propensity.pyfunc import save_propensity_pyfunc
+    from ml.families.propensity.pyfunc import log_propensity_pyfunc
+    from ml.pyfunc import load_predictor, load_pyfunc
 
     fit, val, holdout = splits
-    model = train_propensity_model(kind, fit, val, seed=0)
-    path = save_propensity_pyfunc(model, tmp_path / "pyfunc", holdout.inputs.head(5))
-    loaded = mlflow.pyfunc.load_model(str(path))
+    model = train_propensity_model(kind, fit, val, PropensityConfig(seed=0))
+    with mlflow.start_run():
+        uri = log_propensity_pyfunc(model, holdout.inputs.head(5)).model_uri
+    loaded = load_pyfunc(uri)
+    assert type(load_predictor(uri)).__name__ == "PropensityModel"  # read back from its folder, not unpickled
     assert "seq_orders_l00" in loaded.metadata.get_input_schema().input_names()
     out = loaded.predict(holdout.inputs)
     np.testing.assert_allclose(out["p_purchase_30d"], model.predict_proba(holdout.inputs))

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from ml.families.propensity.dataset import build_examples_at
-from ml.families.propensity.features_sql import list_origins, read_examples, write_propensity_features
+from ml.families.propensity.features import list_origins, read_examples, write_propensity_features
 from tests.unit.propensity.shop import make_shop
 
 D = pd.Timestamp("2025-04-01")

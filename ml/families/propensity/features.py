@@ -9,6 +9,8 @@ Two tables, both partitioned by the run's as-of date D and holding one slice per
 
 Every read of a raw table is bounded by `< o` for inputs, and labels by `< o + 30 days <= D`, so a
 partition never depends on anything at or after D. The SQL mirrors `ml.families.propensity.inputs` (tested).
+`build_features` writes the origins of `labels.plan_origins`; `read_training` and `read_holdout` read
+them back as examples, hash-sampled in large shops.
 """
 from __future__ import annotations
 
@@ -19,26 +21,22 @@ import pandas as pd
 
 from ml import catalog
 from ml.data import merchandise_predicate
-from ml.families.propensity.dataset import Examples
-from ml.families.propensity.inputs import CHANNELS, STATIC_FEATURES, USER_FEATURES, WEEKS, assemble_model_input
-from ml.families.propensity.labels import HORIZON_DAYS, to_timestamp
+from ml.families.propensity.config import DEFAULTS, PropensityConfig, load
+from ml.families.propensity.dataset import Examples, stack_examples
+from ml.families.propensity.inputs import CHANNELS, STATIC_FEATURES, USER_FEATURES, assemble_model_input
+from ml.families.propensity.labels import HORIZON_DAYS, plan_origins, to_timestamp
 from ml.features import ACTIVE_DAYS, user_features_sql
-from ml.sql import sql_literal
+from ml.sql import date_literal, rebuild_partitions, sql_literal
 
 STATIC_TABLE = catalog.PROPENSITY_STATIC
 WEEKLY_TABLE = catalog.PROPENSITY_WEEKLY
+_KEYS = {"as_of_date": "DATE", "origin_date": "DATE", "customer_id": "TEXT"}
+STATIC_COLUMNS = {**_KEYS, **{c: "DOUBLE PRECISION" for c in STATIC_FEATURES}, "label": "INTEGER"}
+WEEKLY_COLUMNS = {**_KEYS, "week_lag": "INTEGER", **{c: "DOUBLE PRECISION" for c in CHANNELS}}
 # the same line definitions as ml.families.propensity.labels (and ml.features)
 _PURCHASE = f"customer_id IS NOT NULL AND NOT is_return AND {merchandise_predicate()}"
 _ORDER = f"{_PURCHASE} AND quantity > 0"
 _RETURN = f"customer_id IS NOT NULL AND is_return AND {merchandise_predicate()}"
-
-
-def _ts(day) -> str:
-    return f"TIMESTAMP '{to_timestamp(day):%Y-%m-%d %H:%M:%S}'"
-
-
-def _date(day) -> str:
-    return f"DATE '{to_timestamp(day):%Y-%m-%d}'"
 
 
 def _days_between(start: str, end: str) -> str:
@@ -46,26 +44,22 @@ def _days_between(start: str, end: str) -> str:
     return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0)"
 
 
-def create_tables_sql() -> list[str]:
-    static_cols = ", ".join(f"{c} DOUBLE PRECISION" for c in STATIC_FEATURES)
-    weekly_cols = ", ".join(f"{c} DOUBLE PRECISION" for c in CHANNELS)
-    return [
-        f"CREATE TABLE IF NOT EXISTS {STATIC_TABLE} (as_of_date DATE, origin_date DATE, customer_id TEXT, "
-        f"{static_cols}, label INTEGER)",
-        f"CREATE TABLE IF NOT EXISTS {WEEKLY_TABLE} (as_of_date DATE, origin_date DATE, customer_id TEXT, "
-        f"week_lag INTEGER, {weekly_cols})",
-    ]
+def build_features(wh, as_of: dt.date) -> list[str]:
+    """The as-of partition of both tables: the holdout and training origins of `plan_origins`, and D."""
+    config = load()
+    holdout, train_origins = plan_origins(as_of, config)
+    return write_propensity_features(wh, as_of, [holdout, *train_origins], weeks=config.weeks)
 
 
 def static_features_sql(as_of, origin, has_events: bool, with_label: bool,
                         horizon_days: int = HORIZON_DAYS) -> str:
-    """INSERT ... SELECT of the static features (and label) of customers active at `origin`.
+    """SELECT of the static features (and label) of customers active at `origin`, in STATIC_COLUMNS order.
 
     The user features are `ml.features.user_features_sql` evaluated at the origin (so each origin
     sees exactly what the nightly user_features table would have shown that day), joined with this
     family's extras and the label.
     """
-    o = _ts(origin)
+    o = sql_literal(to_timestamp(origin))
     events = (f"SELECT customer_id, SUM(CASE WHEN event_type = 'view' THEN 1 ELSE 0 END) AS views_30d, "
               f"SUM(CASE WHEN event_type = 'cart' THEN 1 ELSE 0 END) AS carts_30d FROM raw.events "
               f"WHERE customer_id IS NOT NULL AND event_ts < {o} AND event_ts >= {o} - INTERVAL '30 days' "
@@ -74,7 +68,6 @@ def static_features_sql(as_of, origin, has_events: bool, with_label: bool,
     label = "CASE WHEN l.customer_id IS NULL THEN 0 ELSE 1 END" if with_label else "CAST(NULL AS INTEGER)"
     user_columns = ",\n       ".join(f"CAST(uf.{c} AS DOUBLE PRECISION)" for c in USER_FEATURES)
     return f"""
-INSERT INTO {STATIC_TABLE} (as_of_date, origin_date, customer_id, {", ".join(STATIC_FEATURES)}, label)
 WITH uf AS ({user_features_sql(to_timestamp(origin).date(), has_events)}
 ), rhythm AS (
     SELECT customer_id,
@@ -86,7 +79,7 @@ WITH uf AS ({user_features_sql(to_timestamp(origin).date(), has_events)}
     SELECT DISTINCT customer_id FROM raw.order_lines
     WHERE {_ORDER} AND invoice_ts >= {o} AND invoice_ts < {o} + INTERVAL '{horizon_days} days'
 )
-SELECT {_date(as_of)}, {_date(origin)}, uf.customer_id,
+SELECT {date_literal(as_of)}, {date_literal(origin)}, uf.customer_id,
        {user_columns},
        CAST(r.avg_days_between_orders AS DOUBLE PRECISION),
        CAST(COALESCE(e.views_30d, 0) AS DOUBLE PRECISION),
@@ -100,9 +93,9 @@ WHERE uf.is_active
 """
 
 
-def weekly_sql(as_of, origin, has_events: bool, weeks: int = WEEKS, active_days: int = ACTIVE_DAYS) -> str:
-    """INSERT ... SELECT of the non-empty weekly channel rows of customers active at `origin`."""
-    o = _ts(origin)
+def weekly_sql(as_of, origin, has_events: bool, weeks: int = DEFAULTS.weeks, active_days: int = ACTIVE_DAYS) -> str:
+    """SELECT of the non-empty weekly channel rows of customers active at `origin`, in WEEKLY_COLUMNS order."""
+    o = sql_literal(to_timestamp(origin))
     lag = f"CAST(FLOOR(EXTRACT(EPOCH FROM ({o} - {{ts}})) / 604800.0) AS INTEGER)"
     span = f"{{ts}} < {o} AND {{ts}} >= {o} - INTERVAL '{weeks * 7} days'"
 
@@ -127,21 +120,21 @@ def weekly_sql(as_of, origin, has_events: bool, weeks: int = WEEKS, active_days:
     sums = ", ".join(f"CAST(SUM(a.c_{c}) AS DOUBLE PRECISION)" for c in CHANNELS)
     aliases = ", ".join(f"c_{c}" for c in CHANNELS)
     return f"""
-INSERT INTO {WEEKLY_TABLE} (as_of_date, origin_date, customer_id, week_lag, {", ".join(CHANNELS)})
 WITH active AS (
     SELECT DISTINCT customer_id FROM raw.order_lines
     WHERE {_PURCHASE} AND invoice_ts < {o} AND invoice_ts >= {o} - INTERVAL '{active_days} days'
 ), activity (customer_id, week_lag, {aliases}) AS (
     {activity}
 )
-SELECT {_date(as_of)}, {_date(origin)}, a.customer_id, a.week_lag, {sums}
+SELECT {date_literal(as_of)}, {date_literal(origin)}, a.customer_id, a.week_lag, {sums}
 FROM activity a JOIN active USING (customer_id)
 WHERE a.week_lag < {weeks}
 GROUP BY a.customer_id, a.week_lag
 """
 
 
-def write_propensity_features(wh, as_of, origins: list, has_events: bool | None = None) -> list[str]:
+def write_propensity_features(wh, as_of, origins: list, has_events: bool | None = None,
+                              weeks: int = DEFAULTS.weeks) -> list[str]:
     """Replace the as-of partition of both tables with the slices of `origins` plus D itself (unlabelled).
 
     Every origin must satisfy origin + 30 days <= D (labels end before D).
@@ -152,18 +145,16 @@ def write_propensity_features(wh, as_of, origins: list, has_events: bool | None 
         raise ValueError(f"origins {bad} have labels reaching past the as-of date {as_of.date()}")
     if has_events is None:
         has_events = wh.table_exists(catalog.RAW_EVENTS)
-    with wh.transaction(), wh.unordered_inserts():  # read back ORDER BY customer_id or by key
-        for sql in create_tables_sql():
-            wh.execute(sql)
-        for table in (STATIC_TABLE, WEEKLY_TABLE):
-            wh.execute(f"DELETE FROM {table} WHERE as_of_date = {_date(as_of)}")
-        for origin in [as_of, *origins]:
-            wh.execute(static_features_sql(as_of, origin, has_events, with_label=origin != as_of))
-            wh.execute(weekly_sql(as_of, origin, has_events))
+    slices = [as_of, *origins]
+    static = [static_features_sql(as_of, o, has_events, with_label=o != as_of) for o in slices]
+    weekly = [weekly_sql(as_of, o, has_events, weeks) for o in slices]
+    with wh.transaction():  # both tables change together or not at all; read back ORDER BY customer_id or by key
+        rebuild_partitions(wh, STATIC_TABLE, STATIC_COLUMNS, {as_of.date(): static}, unordered=True)
+        rebuild_partitions(wh, WEEKLY_TABLE, WEEKLY_COLUMNS, {as_of.date(): weekly}, unordered=True)
     return [STATIC_TABLE, WEEKLY_TABLE]
 
 
-def sequences_from_weekly(weekly: pd.DataFrame, customers, weeks: int = WEEKS) -> np.ndarray:
+def sequences_from_weekly(weekly: pd.DataFrame, customers, weeks: int = DEFAULTS.weeks) -> np.ndarray:
     """Dense (n, weeks, channels) array, oldest week first, from sparse week_lag rows."""
     index = pd.Index([str(c) for c in customers])
     out = np.zeros((len(index), weeks, len(CHANNELS)), dtype=np.float32)
@@ -187,14 +178,18 @@ def sample_predicate(partition: str, max_customers: int) -> str:
 
 def count_customers(wh, as_of, origin) -> int:
     """Customers active at `origin` in the as-of partition (before any sampling)."""
-    return wh.row_count(STATIC_TABLE, f"as_of_date = {_date(as_of)} AND origin_date = {_date(origin)}")
+    return wh.row_count(STATIC_TABLE, _partition(as_of, origin))
 
 
-def read_examples(wh, as_of, origin, customers: tuple[str, str] | None = None, weeks: int = WEEKS,
+def _partition(as_of, origin) -> str:
+    return f"as_of_date = {date_literal(as_of)} AND origin_date = {date_literal(origin)}"
+
+
+def read_examples(wh, as_of, origin, customers: tuple[str, str] | None = None, weeks: int = DEFAULTS.weeks,
                   max_customers: int | None = None) -> Examples:
     """Examples at one origin of the as-of partition; `customers=(first, last)` reads a chunk only,
     `max_customers` a deterministic hash sample (`sample_predicate`) so memory stops growing with the shop."""
-    where = f"as_of_date = {_date(as_of)} AND origin_date = {_date(origin)}"
+    where = _partition(as_of, origin)
     if customers:
         where += f" AND customer_id BETWEEN {sql_literal(str(customers[0]))} AND {sql_literal(str(customers[1]))}"
     if max_customers is not None:
@@ -212,7 +207,7 @@ def read_examples(wh, as_of, origin, customers: tuple[str, str] | None = None, w
 
 def list_origins(wh, as_of) -> list[dt.date]:
     """Origins stored in the as-of partition, newest first (D itself included)."""
-    frame = wh.query(f"SELECT DISTINCT origin_date FROM {STATIC_TABLE} WHERE as_of_date = {_date(as_of)}")
+    frame = wh.query(f"SELECT DISTINCT origin_date FROM {STATIC_TABLE} WHERE as_of_date = {date_literal(as_of)}")
     return sorted((pd.Timestamp(d).date() for d in frame["origin_date"]), reverse=True)
 
 
@@ -221,3 +216,32 @@ def has_origin(wh, as_of, origin) -> bool:
     if not wh.table_exists(STATIC_TABLE):
         return False
     return count_customers(wh, as_of, origin) > 0
+
+
+def list_customers(wh, as_of, origin) -> np.ndarray:
+    """Every customer id of one origin of the as-of partition, sorted (scoring reads them in chunks)."""
+    frame = wh.query(f"SELECT customer_id FROM {STATIC_TABLE} WHERE {_partition(as_of, origin)} ORDER BY customer_id")
+    return frame["customer_id"].astype(str).to_numpy()
+
+
+def read_training(wh, as_of: dt.date, config: PropensityConfig = DEFAULTS) -> Examples:
+    """The training origins' examples stacked, newest first, each a hash sample of at most
+    `config.train_max_customers_per_origin` customers."""
+    _, origins = plan_origins(as_of, config)
+    stacked = stack_examples([read_examples(wh, as_of, o, weeks=config.weeks,
+                                            max_customers=config.train_max_customers_per_origin) for o in origins])
+    if stacked is None:
+        raise ValueError(f"no active customers at any training origin before {as_of}; build_features first "
+                         "or choose a later as-of date")
+    return stacked
+
+
+def read_holdout(wh, as_of: dt.date, config: PropensityConfig = DEFAULTS) -> Examples:
+    """The holdout origin's examples (a hash sample of at most `config.holdout_max_customers`): the
+    same customers in every read, so `evaluate` re-scores exactly what `train` measured."""
+    holdout, _ = plan_origins(as_of, config)
+    examples = read_examples(wh, as_of, holdout, weeks=config.weeks, max_customers=config.holdout_max_customers)
+    if len(examples) < config.min_holdout_customers or len(np.unique(examples.labels)) < 2:
+        raise ValueError(f"holdout at {holdout} has {len(examples)} customers and "
+                         f"{int(examples.labels.sum())} buyers; too few to compare models")
+    return examples
