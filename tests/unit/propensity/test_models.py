@@ -177,14 +177,13 @@ def test_training_failure_cases(splits):
 
 @pytest.mark.parametrize("kind", ["logistic", "lightgbm"])
 def test_pyfunc_takes_the_training_input_and_enforces_its_signature(splits, mlflow_store, kind):
-    import mlflow
-
+    from ml import tracking
     from ml.families.propensity.pyfunc import log_propensity_pyfunc
     from ml.pyfunc import load_predictor, load_pyfunc
 
     fit, val, holdout = splits
     model = train_propensity_model(kind, fit, val, PropensityConfig(seed=0))
-    with mlflow.start_run():
+    with tracking.start_run("propensity", AS_OF.date(), run_name=f"pyfunc-{kind}"):  # artifacts in tmp_path
         uri = log_propensity_pyfunc(model, holdout.inputs.head(5)).model_uri
     loaded = load_pyfunc(uri)
     assert type(load_predictor(uri)).__name__ == "PropensityModel"  # read back from its folder, not unpickled
