@@ -5,7 +5,7 @@ import datetime as dt
 
 import pandas as pd
 
-from ml.families.customer_value import family as customer_value
+from ml.families.customer_value import features as customer_value
 from tests.helpers import load, order_lines
 
 AS_OF = dt.date(2024, 7, 1)

@@ -1,9 +1,20 @@
-"""Customer value: purchase and spend models (BG/NBD + Gamma-Gamma, LightGBM challenger), their
-holdout evaluation, value tiers and the precision-marketing audiences built on top.
+"""Customer value: expected orders, P(alive) and 365-day value per customer into marts.user_value.
 
-Modules read like the pipeline: summary (order lines -> RFM), bgnbd / gamma_gamma / clv (the
-probabilistic model), gbm (challenger), evaluate (holdout metrics), tiers, audiences.
+Purchase and spend models (BG/NBD + Gamma-Gamma, a LightGBM challenger), their holdout evaluation
+and the value tiers; the precision-marketing audiences built on top live in `ml.audiences`.
+Modules in pipeline order: config (every hyper-parameter), summary (order lines -> RFM, in pandas),
+features (the same in warehouse SQL: features.customer_value at cutoffs one horizon apart),
+bgnbd / gamma_gamma / clv (the probabilistic model), gbm (the challenger), model (the predictor
+both kinds share), train (fit both, register the better on the holdout), evaluate (holdout
+metrics, challenger vs champion vs baseline), pyfunc (MLflow logging and loading), tiers, score.
 """
-from ml.families.customer_value.family import FAMILY
+from ml import catalog
+from ml.families.base import ModelFamily
+from ml.families.customer_value import evaluate, features, score, train
+from ml.families.customer_value.config import NAME
+
+FAMILY = ModelFamily(name=NAME, mart=catalog.USER_VALUE, build_features=features.build_features,
+                     train=train.train, evaluate=evaluate.evaluate, score=score.score,
+                     description="BG/NBD + Gamma-Gamma or LightGBM customer value, with value tiers")
 
 __all__ = ["FAMILY"]

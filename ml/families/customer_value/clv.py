@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ml.families.customer_value import bgnbd, gamma_gamma
-from ml.families.customer_value.summary import require_columns
+from ml.sql import require_columns
 
 SUMMARY_INPUT = ("frequency", "recency", "T", "monetary_value")
 

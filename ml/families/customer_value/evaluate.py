@@ -2,16 +2,28 @@
 
 Every model (BG/NBD + Gamma-Gamma, LightGBM, the naive baseline) is judged on the same customers —
 those with a transaction before the holdout — against what they really did in the holdout window.
+`evaluate` re-scores challenger, champion and the naive baseline (each customer repeats their
+historical spend rate) on that holdout for promotion; `config/policies/customer_value.yaml` decides.
 """
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ml.families.customer_value.summary import require_columns
+from ml.families.base import Evaluation, ModelRef
+from ml.families.customer_value import pyfunc
+from ml.families.customer_value.config import load
+from ml.families.customer_value.features import cutoffs, purchasers, read_all_cutoffs, targets_between
+from ml.sql import require_columns
+
+if TYPE_CHECKING:
+    from ml.families.customer_value.model import ValuePredictor
+    from ml.warehouse import Warehouse
 
 PREDICTION_COLUMNS = ("expected_orders", "expected_spend")
 ACTUAL_COLUMNS = ("orders", "spend")
@@ -30,6 +42,11 @@ def predict_naive_baseline(summary: pd.DataFrame, *, horizon_days: float) -> pd.
         },
         index=summary.index,
     )
+
+
+def baseline_on(features: pd.DataFrame, *, horizon_days: float) -> pd.DataFrame:
+    """The naive baseline for customer features (whose age column is `tenure_days`)."""
+    return predict_naive_baseline(features.rename(columns={"tenure_days": "T"}), horizon_days=horizon_days)
 
 
 def align_actuals(predictions: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataFrame:
@@ -112,3 +129,41 @@ def plot_deciles(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def evaluate_on_holdout(
+    predictors: dict[str, ValuePredictor], start: pd.DataFrame, end: pd.DataFrame, *, horizon_days: int
+) -> tuple[dict[str, dict[str, float]], dict[str, pd.DataFrame]]:
+    """Metrics and decile tables per model, plus "baseline", on the customers known at `start`."""
+    start = purchasers(start)
+    if start.empty:
+        raise ValueError("no customers at the holdout start")
+    actuals = targets_between(start, end)
+    predictions = {name: p.predict(start) for name, p in predictors.items()}
+    predictions["baseline"] = baseline_on(start, horizon_days=horizon_days)
+    metrics = {name: score_predictions(p, actuals) for name, p in predictions.items()}
+    deciles = {name: build_decile_table(p, actuals) for name, p in predictions.items()}
+    return metrics, deciles
+
+
+def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:
+    """Challenger, champion and baseline on orders and spend in [D - h, D), as promotion judges them."""
+    config = load()
+    frames = read_all_cutoffs(wh, as_of, config)
+    holdout_start = cutoffs(as_of, config)[-2]
+    start, end = purchasers(frames[-2]), frames[-1]
+    if len(start) < config.min_holdout_customers:
+        raise ValueError(f"only {len(start)} customers before {holdout_start}; too few to judge value models")
+    actuals = targets_between(start, end)
+    challenger_pred = pyfunc.predict_frame(pyfunc.load_model(challenger), start)
+    result = Evaluation(
+        challenger=score_predictions(challenger_pred, actuals),
+        baseline=score_predictions(baseline_on(start, horizon_days=config.horizon_days), actuals),
+        holdout=f"orders and spend in [{holdout_start}, {as_of}) of the {len(start)} customers with a purchase before it",
+    )
+    if champion is not None:
+        champion_pred = pyfunc.predict_frame(pyfunc.load_model(champion), start)
+        result.champion = score_predictions(champion_pred, actuals)
+        rank = challenger_pred["predicted_clv"].corr(champion_pred["predicted_clv"], method="spearman")
+        result.pairwise = {"spearman_clv_vs_champion": float(rank)}
+    return result

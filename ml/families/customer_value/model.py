@@ -1,6 +1,6 @@
-"""The registered `customer_value` model: one pyfunc for both kinds, so scoring never cares which won.
+"""The registered `customer_value` model: one predictor for both kinds, so scoring never cares which won.
 
-Input: the customer features of `ml.families.customer_value.sql` (one row per customer at a cutoff).
+Input: the customer features of `ml.families.customer_value.features` (one row per customer at a cutoff).
 Output per customer: expected orders and spend over the horizon (90 days), P(alive) and the
 discounted value over `clv_days` (365).
 
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
 from ml.families.customer_value.clv import CLVModel, predict_customer_value
 from ml.families.customer_value.gbm import GBMValueModel, predict_gbm_value
-from ml.families.customer_value.summary import SEASON_COLUMNS, require_columns
+from ml.families.customer_value.summary import SEASON_COLUMNS
+from ml.sql import require_columns
 
 OUTPUT_COLUMNS = ["expected_orders", "expected_spend", "p_alive", "predicted_clv"]
 KINDS = ("bgnbd", "gbm")
@@ -36,7 +36,7 @@ def to_summary(features: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class ValuePredictor:
-    """Plain-Python predictor (what the pyfunc wraps; unit-testable without MLflow)."""
+    """Plain-Python predictor (what `pyfunc.py` logs to MLflow; unit-testable without MLflow)."""
 
     kind: str
     clv: CLVModel
@@ -74,13 +74,3 @@ class ValuePredictor:
         # Customers whose history is only returns or cancellations have no purchase to model.
         out.loc[features["n_transactions"].to_numpy() <= 0, :] = 0.0
         return out.astype(float)
-
-
-class CustomerValuePyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow wrapper: `mlflow.pyfunc.load_model(uri).predict(features)`."""
-
-    def __init__(self, predictor: ValuePredictor):
-        self.predictor = predictor
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.predictor.predict(pd.DataFrame(model_input))

@@ -15,18 +15,14 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from ml.families.customer_value.config import DEFAULTS
+from ml.sql import require_columns
+
 ORDER_LINE_COLUMNS = ("customer_id", "quantity", "unit_price", "invoice_ts")
 TRANSACTION_COLUMNS = ("customer_id", "day", "value")
 SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value", "n_transactions", "total_value")
 WINDOWS_DAYS = (30, 90, 180, 365)
 SEASON_COLUMNS = ("season_orders_index", "season_spend_index")
-SEASON_INDEX_BOUNDS = (0.5, 2.0)  # a thin year must not triple or wipe out a forecast
-
-
-def require_columns(frame: pd.DataFrame, columns, what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise KeyError(f"{what} is missing column(s) {missing}; has {list(frame.columns)}")
 
 
 def _as_timestamp(day: dt.date | pd.Timestamp | str) -> pd.Timestamp:
@@ -97,10 +93,12 @@ def summarize_window(
 
 
 def seasonal_indices(
-    transactions: pd.DataFrame, end: dt.date | pd.Timestamp | str, *, horizon_days: int = 90
+    transactions: pd.DataFrame, end: dt.date | pd.Timestamp | str, *, horizon_days: int = 90,
+    bounds: tuple[float, float] = DEFAULTS.season_index_bounds,
 ) -> dict[str, float]:
     """How busy the `horizon_days` after `end` were one year earlier, relative to that year's average
-    (orders and spend, all customers): 1.3 means the coming season sold 30 % above the yearly pace.
+    (orders and spend, all customers): 1.3 means the coming season sold 30 % above the yearly pace,
+    clipped to `bounds`.
 
     BG/NBD assumes a steady purchase rate, so a shop with a strong Christmas is under-forecast every
     autumn; scaling the horizon forecast by last year's index corrects that. 1.0 without a full
@@ -115,7 +113,7 @@ def seasonal_indices(
         return dict.fromkeys(SEASON_COLUMNS, 1.0)
     window = year.loc[year["day"] < year_start + pd.Timedelta(days=horizon_days)]
     share = horizon_days / 365.0
-    low, high = SEASON_INDEX_BOUNDS
+    low, high = bounds
     return {
         "season_orders_index": float(np.clip(len(window) / (len(year) * share), low, high)),
         "season_spend_index": float(np.clip(window["value"].sum() / (year["value"].sum() * share), low, high)),
@@ -123,7 +121,8 @@ def seasonal_indices(
 
 
 def build_customer_features(
-    transactions: pd.DataFrame, end: dt.date | pd.Timestamp | str, *, horizon_days: int = 90
+    transactions: pd.DataFrame, end: dt.date | pd.Timestamp | str, *, horizon_days: int = 90,
+    season_bounds: tuple[float, float] = DEFAULTS.season_index_bounds,
 ) -> pd.DataFrame:
     """Features for the value models, in days, for customers with a transaction before `end`.
 
@@ -142,6 +141,6 @@ def build_customer_features(
         window = window.reindex(features.index, fill_value=0.0)
         features[f"orders_{days}d"] = window["orders"].astype(float)
         features[f"spend_{days}d"] = window["spend"].astype(float)
-    for column, value in seasonal_indices(transactions, end_ts, horizon_days=horizon_days).items():
+    for column, value in seasonal_indices(transactions, end_ts, horizon_days=horizon_days, bounds=season_bounds).items():
         features[column] = value
     return features.astype(float)

@@ -9,6 +9,7 @@ from ml.families.customer_value.summary import (
     summarize_customers,
     summarize_window,
 )
+from ml.sql import MissingColumns
 
 
 def _lines(rows) -> pd.DataFrame:
@@ -75,7 +76,7 @@ def test_features_have_trailing_windows(lines):
 
 @pytest.mark.parametrize("column", ["customer_id", "quantity", "unit_price", "invoice_ts"])
 def test_build_transactions_names_a_missing_column(lines, column):
-    with pytest.raises(KeyError, match=column):
+    with pytest.raises(MissingColumns, match=column):
         build_transactions(lines.drop(columns=column))
 
 
@@ -113,11 +114,14 @@ def test_seasonal_indices_compare_the_coming_season_last_year_with_that_year():
 
 
 def test_seasonal_indices_are_bounded():
-    from ml.families.customer_value.summary import SEASON_INDEX_BOUNDS, seasonal_indices
+    from ml.families.customer_value.config import DEFAULTS
+    from ml.families.customer_value.summary import seasonal_indices
+
+    bounds = DEFAULTS.season_index_bounds
 
     end = pd.Timestamp("2024-01-01")
     year_start = end - pd.Timedelta(days=365)
     burst = pd.concat([_daily(str(year_start.date()), 1), _daily(str(year_start.date()), 60, per_day=40)])
-    assert seasonal_indices(burst, end)["season_orders_index"] == SEASON_INDEX_BOUNDS[1]
+    assert seasonal_indices(burst, end)["season_orders_index"] == bounds[1]
     quiet = pd.concat([_daily(str(year_start.date()), 1), _daily(str((year_start + pd.Timedelta(days=120)).date()), 200)])
-    assert seasonal_indices(quiet, end)["season_orders_index"] == SEASON_INDEX_BOUNDS[0]
+    assert seasonal_indices(quiet, end)["season_orders_index"] == bounds[0]

@@ -11,7 +11,8 @@ from ml.families.customer_value.evaluate import (
 )
 from ml.families.customer_value.gbm import fit_gbm_value_model, predict_gbm_value
 from ml.families.customer_value.summary import build_customer_features, summarize_customers, summarize_window
-from ml.families.customer_value.training import build_gbm_training_set
+from ml.families.customer_value.train import build_gbm_training_set
+from ml.sql import MissingColumns
 from tests.unit.customer_value.synthetic import END, make_transactions
 
 
@@ -45,7 +46,7 @@ def test_customers_without_holdout_purchases_count_as_zero():
 
 def test_score_predictions_rejects_missing_columns_and_empty_input():
     actual = pd.DataFrame({"orders": [1.0], "spend": [1.0]}, index=["a"])
-    with pytest.raises(KeyError, match="expected_spend"):
+    with pytest.raises(MissingColumns, match="expected_spend"):
         score_predictions(pd.DataFrame({"expected_orders": [1.0]}, index=["a"]), actual)
     with pytest.raises(ValueError, match="no predictions"):
         score_predictions(pd.DataFrame({"expected_orders": [], "expected_spend": []}), actual)
@@ -105,9 +106,9 @@ def test_gbm_challenger_is_deterministic_and_beats_a_constant(transactions):
 def test_gbm_rejects_missing_features(transactions):
     features, targets = build_training_set(transactions, END, horizon_days=90, n_cutoffs=1)
     model = fit_gbm_value_model(features, targets, horizon_days=90, params={"n_estimators": 5})
-    with pytest.raises(KeyError, match="orders_30d"):
+    with pytest.raises(MissingColumns, match="orders_30d"):
         predict_gbm_value(model, features.drop(columns="orders_30d"))
-    with pytest.raises(KeyError, match="spend"):
+    with pytest.raises(MissingColumns, match="spend"):
         fit_gbm_value_model(features, targets.drop(columns="spend"), horizon_days=90)
 
 

@@ -4,10 +4,13 @@ import pandas as pd
 import pytest
 
 from ml.families.customer_value.clv import fit_clv_model
+from ml.families.customer_value.features import build_cutoffs
 from ml.families.customer_value.gbm import fit_gbm_value_model
-from ml.families.customer_value.model import OUTPUT_COLUMNS, CustomerValuePyfunc, ValuePredictor, to_summary
+from ml.families.customer_value.model import OUTPUT_COLUMNS, ValuePredictor, to_summary
 from ml.families.customer_value.summary import build_customer_features
-from ml.families.customer_value.training import build_cutoffs, build_gbm_training_set
+from ml.families.customer_value.train import build_gbm_training_set
+from ml.pyfunc import PredictorPyfunc
+from ml.sql import MissingColumns
 from tests.unit.customer_value.synthetic import END, make_transactions
 
 
@@ -50,7 +53,7 @@ def test_kind_and_model_must_agree(fitted):
 
 def test_missing_feature_column_is_named(fitted):
     features, clv, _ = fitted
-    with pytest.raises(KeyError, match="tenure_days"):
+    with pytest.raises(MissingColumns, match="tenure_days"):
         ValuePredictor("bgnbd", clv).predict(features.drop(columns="tenure_days"))
 
 
@@ -59,7 +62,7 @@ def test_pyfunc_round_trip(tmp_path, fitted):
 
     features, clv, gbm = fitted
     predictor = ValuePredictor("gbm", clv, gbm)
-    mlflow.pyfunc.save_model(tmp_path / "model", python_model=CustomerValuePyfunc(predictor))
+    mlflow.pyfunc.save_model(tmp_path / "model", python_model=PredictorPyfunc(predictor))
     loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
     pd.testing.assert_frame_equal(loaded.predict(features), predictor.predict(features))
 
@@ -83,5 +86,5 @@ def test_seasonal_indices_scale_only_the_bgnbd_horizon(fitted):
     np.testing.assert_allclose(seasonal["expected_orders"], plain["expected_orders"] * 1.5)
     np.testing.assert_allclose(seasonal["expected_spend"], plain["expected_spend"] * 1.2)
     pd.testing.assert_series_equal(seasonal["predicted_clv"], plain["predicted_clv"])
-    with pytest.raises(KeyError, match="season_orders_index"):
+    with pytest.raises(MissingColumns, match="season_orders_index"):
         ValuePredictor("bgnbd", clv).predict(features.drop(columns="season_orders_index"))

@@ -9,6 +9,7 @@ from scipy import special
 from ml.families.customer_value import bgnbd, gamma_gamma
 from ml.families.customer_value.clv import CLVModel, discounted_value, fit_clv_model, predict_customer_value
 from ml.families.customer_value.summary import summarize_customers
+from ml.sql import MissingColumns
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cdnow"
 
@@ -158,7 +159,7 @@ def test_predict_customer_value_columns_and_consistency(cdnow):
 
 
 def test_fit_clv_model_rejects_missing_columns_and_empty_input(cdnow):
-    with pytest.raises(KeyError, match="monetary_value"):
+    with pytest.raises(MissingColumns, match="monetary_value"):
         fit_clv_model(_summary(cdnow).drop(columns="monetary_value"))
     with pytest.raises(ValueError, match="empty"):
         fit_clv_model(_summary(cdnow).head(0))

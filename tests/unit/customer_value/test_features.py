@@ -1,11 +1,11 @@
-"""The warehouse feature SQL computes exactly what the pandas feature builder computes."""
+"""The warehouse feature SQL computes exactly what the pandas feature builder computes; cutoffs."""
 import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ml.families.customer_value.sql import MODEL_INPUT_COLUMNS, customer_features_sql
+from ml.families.customer_value.features import MODEL_INPUT_COLUMNS, build_cutoffs, customer_features_sql
 from ml.families.customer_value.summary import build_customer_features, build_transactions
 from ml.warehouse import Warehouse
 
@@ -73,3 +73,10 @@ def test_non_merchandise_lines_are_left_out(tmp_path, order_lines):
         after = wh.query(customer_features_sql(dt.date(2024, 5, 1)))
     pd.testing.assert_frame_equal(before.sort_values("customer_id", ignore_index=True),
                                   after.sort_values("customer_id", ignore_index=True))
+
+
+def test_cutoffs_are_one_horizon_apart_and_end_at_as_of():
+    assert build_cutoffs(dt.date(2024, 1, 1), 90, 2) == [
+        dt.date(2023, 4, 6), dt.date(2023, 7, 5), dt.date(2023, 10, 3), dt.date(2024, 1, 1)]
+    with pytest.raises(ValueError):
+        build_cutoffs(dt.date(2024, 1, 1), 0, 2)

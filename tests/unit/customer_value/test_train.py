@@ -1,30 +1,19 @@
 """Fitting both kinds on features at cutoffs and judging them on the holdout."""
-import datetime as dt
 
 import pandas as pd
 import pytest
 
+from ml.families.customer_value.config import CustomerValueConfig
+from ml.families.customer_value.evaluate import evaluate_on_holdout
+from ml.families.customer_value.features import build_cutoffs, targets_between
 from ml.families.customer_value.summary import build_customer_features, summarize_window
-from ml.families.customer_value.training import (
-    build_cutoffs,
-    build_gbm_training_set,
-    evaluate_on_holdout,
-    fit_value_models,
-    targets_between,
-)
+from ml.families.customer_value.train import build_gbm_training_set, fit_value_models
 from tests.unit.customer_value.synthetic import END, make_transactions
 
 
 @pytest.fixture(scope="module")
 def transactions():
     return make_transactions(150, seed=3)
-
-
-def test_cutoffs_are_one_horizon_apart_and_end_at_as_of():
-    assert build_cutoffs(dt.date(2024, 1, 1), 90, 2) == [
-        dt.date(2023, 4, 6), dt.date(2023, 7, 5), dt.date(2023, 10, 3), dt.date(2024, 1, 1)]
-    with pytest.raises(ValueError):
-        build_cutoffs(dt.date(2024, 1, 1), 0, 2)
 
 
 def test_targets_from_cumulative_features_equal_a_window_count(transactions):
@@ -42,8 +31,7 @@ def test_training_set_needs_two_cutoffs(transactions):
 def test_fit_and_evaluate_both_kinds_against_the_baseline(transactions):
     cutoffs = build_cutoffs(END.date(), 90, 2)
     features = [build_customer_features(transactions, c) for c in cutoffs]
-    models = fit_value_models(features[:-1], horizon_days=90, clv_days=365, annual_discount_rate=0.1,
-                              gbm_params={"n_estimators": 40})
+    models = fit_value_models(features[:-1], CustomerValueConfig(gbm_n_estimators=40))
     assert set(models) == {"bgnbd", "gbm"}
     metrics, deciles = evaluate_on_holdout(models, features[-2], features[-1], horizon_days=90)
     assert set(metrics) == {"bgnbd", "gbm", "baseline"} and set(deciles) == set(metrics)
@@ -58,7 +46,7 @@ def test_young_shop_fits_bgnbd_alone(transactions, caplog):
     features = [build_customer_features(young, c) for c in cutoffs]
     # Only the last training cutoff sees customers, so no window has known outcomes.
     assert [f.empty for f in features[:-2]] == [True, True, True]
-    models = fit_value_models(features[:-1], horizon_days=90, clv_days=365, annual_discount_rate=0.1)
+    models = fit_value_models(features[:-1], CustomerValueConfig())
     assert set(models) == {"bgnbd"} and "LightGBM not fitted" in caplog.text
     metrics, _ = evaluate_on_holdout(models, features[-2], features[-1], horizon_days=90)
     assert set(metrics) == {"bgnbd", "baseline"}
