@@ -41,7 +41,7 @@ class PredictorPyfunc(PythonModel):
             module, function = self.loader.split(":")
             self.predictor = getattr(importlib.import_module(module), function)(context.artifacts[ARTIFACT])
 
-    def predict(self, context, model_input, params: dict | None = None) -> pd.DataFrame:
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         return self.predictor.predict(frame, **(params or {}))
 
