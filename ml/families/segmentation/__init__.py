@@ -14,4 +14,4 @@ FAMILY = ModelFamily(name=NAME, mart=catalog.USER_SEGMENTS, build_features=featu
                      train=train.train, evaluate=evaluate.evaluate, score=score.score,
                      description="K-means customer segments")
 
-__all__ = ["FAMILY"]
+__all__ = ["FAMILY", "NAME"]
