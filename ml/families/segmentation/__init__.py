@@ -1,4 +1,17 @@
-"""Customer segmentation: K-means segments of active customers."""
-from ml.families.segmentation.family import FAMILY
+"""Customer segmentation: K-means segments of active customers, scored into marts.user_segments.
 
-__all__ = ["FAMILY"]
+Modules in pipeline order: `config` (SegmentationConfig), `features` (the columns read from the
+shared features.user_features, the stable id-hash holdout), `kmeans` (transform, pipeline, choice
+of k, profiles and names), `rfm` (the naive baseline), `train`, `pyfunc` (the predictor MLflow
+stores), `metrics` and `evaluate` (holdout metrics in one common space), `score`.
+"""
+from ml import catalog
+from ml.families.base import ModelFamily
+from ml.families.segmentation import evaluate, features, score, train
+from ml.families.segmentation.config import NAME
+
+FAMILY = ModelFamily(name=NAME, mart=catalog.USER_SEGMENTS, build_features=features.build_features,
+                     train=train.train, evaluate=evaluate.evaluate, score=score.score,
+                     description="K-means customer segments")
+
+__all__ = ["FAMILY", "NAME"]

@@ -1,0 +1,38 @@
+"""Challenger, champion and the RFM baseline on the stable holdout, in one common feature space.
+
+The holdout is a stable share of customers (hash of the id) as of D, never used for fitting; the
+adjusted Rand index between challenger and champion on those customers is the stability guardrail.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from ml.families.base import Evaluation, ModelRef
+from ml.families.segmentation import config
+from ml.families.segmentation.features import SEGMENT_FEATURES, train_and_holdout
+from ml.families.segmentation.metrics import clustering_metrics, evaluation_space
+from ml.families.segmentation.pyfunc import load
+from ml.families.segmentation.rfm import rfm_baseline_labels
+from ml.warehouse import Warehouse
+
+
+def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:
+    cfg = config.load()
+    _, holdout = train_and_holdout(wh, as_of, cfg)
+    if len(holdout) < cfg.min_holdout_customers:
+        raise ValueError(f"only {len(holdout)} holdout customers as of {as_of}; too few to compare segmentations")
+    inputs = holdout[list(SEGMENT_FEATURES)]
+    space = evaluation_space(holdout)
+    challenger_labels = load(challenger).predict(inputs)["segment_id"].to_numpy()
+    result = Evaluation(
+        challenger=clustering_metrics(space, challenger_labels, cfg),
+        baseline=clustering_metrics(space, rfm_baseline_labels(holdout), cfg),
+        holdout=f"{len(holdout)} held-out active customers (stable {cfg.holdout_share:.0%} by id hash) as of {as_of}",
+    )
+    if champion is not None:
+        from sklearn.metrics import adjusted_rand_score
+
+        champion_labels = load(champion).predict(inputs)["segment_id"].to_numpy()
+        result.champion = clustering_metrics(space, champion_labels, cfg)
+        result.pairwise = {"adjusted_rand_vs_champion": float(adjusted_rand_score(champion_labels, challenger_labels))}
+    return result
