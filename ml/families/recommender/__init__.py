@@ -17,4 +17,4 @@ FAMILY = ModelFamily(
     evaluate=evaluate.evaluate, score=score.score,
     description="Top-N products per active customer by implicit-feedback ALS or the best baseline.")
 
-__all__ = ["FAMILY"]
+__all__ = ["FAMILY", "NAME"]

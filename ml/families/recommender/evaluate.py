@@ -19,9 +19,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ml.families.base import Evaluation, ModelRef
+from ml.families.recommender import config as family_config
 from ml.families.recommender import features
 from ml.families.recommender.candidates import BASELINE_KINDS, FittedModel, fit_model, recommend_rows
-from ml.families.recommender.config import RecommenderConfig, load
+from ml.families.recommender.config import RecommenderConfig
 from ml.families.recommender.interactions import InteractionMatrix, among, build_matrix, build_relevance
 from ml.families.recommender.metrics import catalogue_coverage, ranking_metrics
 from ml.families.recommender.model import Recommender
@@ -173,7 +174,7 @@ def evaluate_recommenders(
 def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:
     from ml.pyfunc import load_predictor
 
-    config = load()
+    config = family_config.load()
     split = read_split(wh, config.cutoffs(as_of)["test"], as_of, config)
     holdout_customers = int((np.diff(split.relevance.indptr) > 0).sum())
     if holdout_customers < 10:

@@ -11,7 +11,8 @@ import datetime as dt
 
 from ml import catalog
 from ml.data import has_events, merchandise_predicate
-from ml.families.recommender.config import RecommenderConfig, load
+from ml.families.recommender import config as family_config
+from ml.families.recommender.config import RecommenderConfig
 from ml.families.recommender.interactions import InteractionMatrix, read_matrix
 from ml.sql import date_literal, rebuild_partitions
 from ml.warehouse import Warehouse
@@ -125,7 +126,7 @@ def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
     Each partition holds what was known before its own date, so rewriting an older one (also
     written by an earlier run) gives the same rows: the step is idempotent.
     """
-    config = load()
+    config = family_config.load()
     with_events = has_events(wh)
     columns = ", ".join(c for c in COLUMNS if c != "as_of_date")
     selects = {

@@ -12,8 +12,8 @@ import pandas as pd
 
 from ml import catalog
 from ml.families.base import ModelRef
+from ml.families.recommender import config as family_config
 from ml.families.recommender import features
-from ml.families.recommender.config import load
 from ml.families.recommender.fallback import fallback_recommendations
 from ml.families.recommender.model import Recommender
 from ml.sql import date_literal
@@ -123,7 +123,7 @@ def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
     from ml.features import ACTIVE_DAYS
     from ml.pyfunc import load_predictor
 
-    config = load()
+    config = family_config.load()
     recommender = load_predictor(champion.uri)
     active_sql = features.active_items_query(wh, as_of, config)
     active_products = wh.query(active_sql)["product_id"].astype(str).tolist()

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ml.families.base import ModelRef
+from ml.families.recommender import config as family_config
 from ml.families.recommender import features
-from ml.families.recommender.config import NAME, RecommenderConfig, load
+from ml.families.recommender.config import NAME, RecommenderConfig
 from ml.families.recommender.evaluate import Split, compare_candidates, read_split, tune_als
 from ml.families.recommender.interactions import InteractionMatrix, among
 from ml.families.recommender.model import Recommender
@@ -105,7 +106,7 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
 
     from ml import registry, tracking
 
-    config = load()
+    config = family_config.load()
     min_coverage = coverage_guardrail(config)
     outcome = train_recommender(training_data(wh, as_of, config), as_of, config, min_coverage)
     with tracking.start_run(NAME, as_of, run_name=f"{NAME}-{as_of}") as run:
