@@ -33,10 +33,9 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ml.families.recommender.candidates import fit_model, recommend_rows
 from ml.families.recommender.config import RecommenderConfig
-from ml.families.recommender.evaluation import recommend_rows
 from ml.families.recommender.interactions import InteractionMatrix
-from ml.families.recommender.models import fit_model
 
 
 def peak_rss_mib() -> int:
@@ -79,7 +78,7 @@ def _as_of(wh):
 
 def load(shop: str, warehouse: str) -> None:
     from ml import ingest
-    from ml.families.recommender.family import build_features
+    from ml.families.recommender.features import build_features
 
     start = time.perf_counter()
     with _warehouse(warehouse) as wh:
@@ -92,7 +91,8 @@ def load(shop: str, warehouse: str) -> None:
 def matrix_step(wh, as_of, timings: dict) -> dict[str, np.ndarray]:
     from benchmarks.measure import timed
     from ml.data import has_events
-    from ml.families.recommender.interactions import build_matrix, interactions_sql
+    from ml.families.recommender.features import interactions_sql
+    from ml.families.recommender.interactions import build_matrix
 
     config = RecommenderConfig()
     with timed(timings, "query_"):
@@ -104,7 +104,7 @@ def matrix_step(wh, as_of, timings: dict) -> dict[str, np.ndarray]:
 
 def prep_step(wh, as_of, timings: dict) -> dict[str, np.ndarray]:
     from benchmarks.measure import timed
-    from ml.families.recommender.family import training_data
+    from ml.families.recommender.train import training_data
 
     with timed(timings, "prep_"):
         data = training_data(wh, as_of, RecommenderConfig())
@@ -121,7 +121,7 @@ def train_step(wh, as_of, timings: dict) -> dict[str, np.ndarray]:
     import tempfile
 
     from benchmarks.measure import timed
-    from ml.families.recommender.family import train
+    from ml.families.recommender.train import train
 
     state = tempfile.mkdtemp(prefix="bench-recommender-", dir=Path(wh.location.target).parent)
     os.environ.setdefault("VALUEFLOW_HOME", state)  # the model registry writes nothing into the repo

@@ -82,7 +82,8 @@ class BenchConfig:
 def recommender_available() -> tuple[bool, str]:
     """Whether the recommender family's code (ml.families.recommender) is present with the names the harness uses."""
     wanted = {"ml.families.recommender.config": ["RecommenderConfig"], "ml.families.recommender.interactions":
-              ["InteractionMatrix", "read_matrix", "interactions_sql"], "ml.families.recommender.models": ["fit_model"]}
+              ["InteractionMatrix", "read_matrix"], "ml.families.recommender.features": ["interactions_sql"],
+              "ml.families.recommender.candidates": ["fit_model"]}
     for module_name, names in wanted.items():
         try:
             module = importlib.import_module(module_name)

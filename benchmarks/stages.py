@@ -238,7 +238,8 @@ def recommender_matrix(args: dict) -> dict:
 
     from ml.data import has_events
     from ml.families.recommender.config import RecommenderConfig
-    from ml.families.recommender.interactions import interactions_sql, read_matrix
+    from ml.families.recommender.features import interactions_sql
+    from ml.families.recommender.interactions import read_matrix
     from ml.warehouse import connect
 
     config = RecommenderConfig()
@@ -274,9 +275,9 @@ def recommender_fit(args: dict) -> dict:
         out["info"] = {"factors": factors, "iterations": iterations, "regularization": model.regularization,
                        "alpha": float(getattr(model, "alpha", 1.0)), "threads": "implicit default (all cores)"}
         return out
+    from ml.families.recommender.candidates import fit_model
     from ml.families.recommender.config import RecommenderConfig
     from ml.families.recommender.interactions import InteractionMatrix
-    from ml.families.recommender.models import fit_model
 
     config = RecommenderConfig()
     ids = np.arange(weights.shape[0]).astype(str).astype(object), np.arange(weights.shape[1]).astype(str).astype(object)

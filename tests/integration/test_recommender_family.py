@@ -9,17 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import features, promotion, registry
+from ml import catalog, features, promotion, registry
 from ml.families import load_family
-from ml.families.recommender.evaluation import make_split
-from ml.families.recommender.family import (
-    INTERACTIONS,
-    MART,
-    SEGMENTS,
-    recommendation_chunks,
-    recommender_config,
-)
-from ml.families.recommender.recommender import Recommender
+from ml.families.recommender.config import load as recommender_config
+from ml.families.recommender.evaluate import make_split
+from ml.families.recommender.model import Recommender
+from ml.families.recommender.score import recommendation_chunks
+
+INTERACTIONS, MART, SEGMENTS = catalog.USER_ITEM_INTERACTIONS, catalog.USER_RECOMMENDATIONS, catalog.USER_SEGMENTS
 
 
 def _mart(wh, as_of) -> pd.DataFrame:
@@ -158,5 +155,5 @@ def test_recommendation_chunks_cover_everyone_with_fallback():
     assert out[out.customer_id == "new_a"]["product_id"].tolist()[:2] == ["a", "b"]
     assert set(out[out.customer_id == "new_b"]["source"]) == {"fallback_popular"}
     assert out["rank"].dtype == np.int64 and out["score"].dtype == np.float64
-    empty = list(recommendation_chunks(recommender, [], ["a"], overall, None, None))
+    empty = list(recommendation_chunks(recommender, [], ["a"], overall, None, None, chunk=config.score_chunk_customers))
     assert len(empty) == 1 and empty[0].empty

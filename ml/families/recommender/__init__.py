@@ -1,8 +1,20 @@
-"""Implicit-feedback recommendations: interactions, candidate models, ranking metrics, fallback.
+"""Recommender family: "what to offer each customer", by implicit-feedback collaborative filtering.
 
-Modules read like the pipeline: config -> interactions -> models -> evaluation -> recommender
-(-> pyfunc for MLflow) and fallback for customers the model has never seen.
+Modules in pipeline order: config (every knob) -> features (interaction SQL, the D / D-h / D-2h
+partitions of features.user_item_interactions) -> interactions (the user x item matrix) ->
+candidates (ALS, item-item cosine, popularity baselines; top-N ranking) -> metrics and evaluate
+(time-split backtests, ALS tuning, champion/challenger refits) -> train (one MLflow run, winner
+registered) -> model (the fitted `Recommender`) and pyfunc (its MLflow face) -> score (top-N per
+active customer into marts.user_recommendations), with fallback for customers the model never saw.
 """
-from ml.families.recommender.family import FAMILY
+from ml import catalog
+from ml.families.base import ModelFamily
+from ml.families.recommender import evaluate, features, score, train
+from ml.families.recommender.config import NAME
 
-__all__ = ["FAMILY"]
+FAMILY = ModelFamily(
+    name=NAME, mart=catalog.USER_RECOMMENDATIONS, build_features=features.build_features, train=train.train,
+    evaluate=evaluate.evaluate, score=score.score,
+    description="Top-N products per active customer by implicit-feedback ALS or the best baseline.")
+
+__all__ = ["FAMILY", "NAME"]

@@ -1,12 +1,18 @@
 """Every knob of the recommender in one frozen dataclass, with the defaults a retail shop needs.
 
-Nothing here reads the environment: the family builds one `RecommenderConfig` and passes it down, so
-tests can change a single field with `dataclasses.replace`.
+A deployment overrides fields in config/families/recommender.yaml (`load`); nothing here reads the
+environment. Each step loads one `RecommenderConfig` and passes it down, so tests can change a
+single field with `dataclasses.replace`.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from ml.families.config import load_config
+
+NAME = "recommender"
 
 
 @dataclass(frozen=True)
@@ -18,7 +24,7 @@ class RecommenderConfig:
     quantity_cap: int = 24  # wholesale lines of 500 units must not drown every other signal
     # -- evaluation --------------------------------------------------------------------------
     horizon_days: int = 28  # test window [D-h, D); validation window [D-2h, D-h)
-    top_n: int = 10
+    top_n: int = 10  # N: products recommended per customer, and the k of every metric@k
     # Retail customers rebuy: when True, already-bought items may be recommended and count as hits.
     allow_repurchase: bool = True
     # -- catalogue ---------------------------------------------------------------------------
@@ -28,10 +34,10 @@ class RecommenderConfig:
     active_item_days: int = 42
     recent_days: int = 30  # window of the "recent popularity" baseline and of the fallback
     # -- models ------------------------------------------------------------------------------
-    cosine_neighbours: int = 100
+    cosine_neighbours: int = 100  # neighbours kept per item by item-item cosine
     # Measured on generated shops: few factors and low alpha win on small catalogues, more factors
     # on large ones, so the grid spans both; factors above n_items / 4 are skipped (see
-    # ml.families.recommender.evaluation.candidate_params).
+    # ml.families.recommender.evaluate.candidate_params).
     als_grid: dict[str, tuple] = field(
         default_factory=lambda: {
             "factors": (8, 16, 32, 64),
@@ -44,15 +50,23 @@ class RecommenderConfig:
     # Tuning fits max_trials ALS models; on a large shop a hash sample of this many customers
     # ranks the grid points as all of them would, at a fraction of the time and memory. The test
     # split (the reported metrics) and the final fit always use every customer.
-    tuning_max_users: int = 200_000
-    seed: int = 42
-    threads: int = 2  # implicit's own threads; BLAS is pinned to 1 (see ml.families.recommender.models)
+    tuning_max_users: int = 200_000  # customers in the tuning sample
+    seed: int = 42  # ALS initialisation and the sampling of the grid
+    threads: int = 2  # implicit's own threads; BLAS is pinned to 1 (see ml.families.recommender.candidates)
     # Scoring holds a (users x items) block; its size, not the catalogue, bounds memory:
     # rows per batch = batch_cells // n_items (4M cells ~ 64 MiB with indices and copies).
-    batch_cells: int = 4_000_000
+    batch_cells: int = 4_000_000  # cells of one ranking block
     batch_users: int = 5_000  # upper bound on rows per batch, whatever the catalogue size
+    # -- I/O chunk sizes (memory, not the model: not logged as run params) ---------------------
+    read_batch_rows: int = 50_000  # interaction rows per batch streamed out of the warehouse
+    score_chunk_customers: int = 20_000  # customers per chunk written to the mart
 
     def cutoffs(self, as_of: dt.date) -> dict[str, dt.date]:
         """The three history cut-offs of one training run: validation, test and final fit."""
         h = dt.timedelta(days=self.horizon_days)
         return {"validation": as_of - 2 * h, "test": as_of - h, "final": as_of}
+
+
+def load(path: Path | None = None) -> RecommenderConfig:
+    """The defaults above with the overrides of config/families/recommender.yaml (or `path`)."""
+    return load_config(NAME, RecommenderConfig, path)

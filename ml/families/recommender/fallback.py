@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ml.families.recommender.recommender import OUTPUT_COLUMNS, SOURCE_POPULAR, SOURCE_SEGMENT
+from ml.families.recommender.model import OUTPUT_COLUMNS, SOURCE_POPULAR, SOURCE_SEGMENT
+from ml.sql import require_columns
 
 _OVERALL = "\x00overall"  # key of the overall list; cannot clash with a real segment name
 
@@ -27,9 +28,7 @@ def fallback_lists(overall: pd.DataFrame, k: int, by_segment: pd.DataFrame | Non
     by_segment: segment, product_id, buyers (optional)
     Returns key, rank, product_id, score, source.
     """
-    missing = {"product_id", "buyers"} - set(overall.columns)
-    if missing:
-        raise ValueError(f"overall popularity lacks column(s) {sorted(missing)}")
+    require_columns(overall, ["product_id", "buyers"], "overall popularity")
     top = _ranked(overall, k)
     lists = [
         pd.DataFrame(
@@ -38,9 +37,7 @@ def fallback_lists(overall: pd.DataFrame, k: int, by_segment: pd.DataFrame | Non
         )
     ]
     if by_segment is not None and not by_segment.empty:
-        missing = {"segment", "product_id", "buyers"} - set(by_segment.columns)
-        if missing:
-            raise ValueError(f"segment popularity lacks column(s) {sorted(missing)}")
+        require_columns(by_segment, ["segment", "product_id", "buyers"], "segment popularity")
         for segment, group in by_segment.groupby("segment", sort=True):
             own = _ranked(group, k)
             pad = top[~top["product_id"].isin(own["product_id"])].head(k - len(own))
@@ -67,8 +64,7 @@ def fallback_recommendations(
     by_segment: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Top-k fallback rows (OUTPUT_COLUMNS) for `customers` (customer_id, optional segment)."""
-    if "customer_id" not in customers.columns:
-        raise ValueError("customers lack column 'customer_id'")
+    require_columns(customers, ["customer_id"], "customers")
     lists = fallback_lists(overall, k, by_segment)
     known_segments = set(lists["key"])
     segment = customers["segment"] if "segment" in customers.columns else pd.Series(pd.NA, index=customers.index)

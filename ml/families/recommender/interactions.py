@@ -1,9 +1,7 @@
-"""Implicit feedback: the SQL that turns raw order lines and events into user x item weights, and the
-sparse matrix the models train on.
+"""Implicit feedback in memory: the sparse user x item matrix the models train on, assembled from
+interaction rows (a frame, or batches streamed out of the warehouse), and the holdout aligned with it.
 
-The SQL is plain ANSI that DuckDB and PostgreSQL read alike (DATE - DATE is a day count in both), so
-the warehouse does the heavy aggregation and Python only receives one row per (customer, product).
-Every query reads strictly before its cut-off date: the table is point in time per `as_of_date`.
+The SQL that computes the rows, and the table they are stored in, are in `features`.
 """
 from __future__ import annotations
 
@@ -15,113 +13,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ml.data import merchandise_predicate
 from ml.families.recommender.config import RecommenderConfig
-
-# Postage, fees and manual adjustments in real exports are neither tastes nor offers.
-MERCHANDISE = merchandise_predicate("product_id")
-
-INTERACTION_COLUMNS = (
-    "customer_id",
-    "product_id",
-    "purchase_qty",
-    "return_qty",
-    "cart_events",
-    "view_events",
-    "last_purchase_date",
-    "weight",
-)
-
-
-def date_literal(value: dt.date) -> str:
-    """DATE literal both dialects read."""
-    return f"DATE '{value.isoformat()}'"
-
-
-def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool) -> str:
-    """SELECT one row per (customer, product) with a positive implicit-feedback weight before `as_of`.
-
-    weight = sum over lines of decay * (units bought - units returned)
-           + decay * (cart_weight * add-to-carts + view_weight * views)
-    where decay = 0.5 ** (age in days / half_life_days) and units are capped at `quantity_cap`.
-    Pairs whose returns cancel their purchases (weight <= 0) are dropped.
-    """
-    cut = date_literal(as_of)
-    decay = f"EXP(-LN(2.0) * ({cut} - CAST({{ts}} AS DATE)) / {float(config.half_life_days)})"
-    cap = int(config.quantity_cap)
-    bought = "quantity > 0 AND NOT COALESCE(is_return, FALSE)"
-    branches = [
-        f"""SELECT customer_id, product_id,
-               CASE WHEN {bought} THEN LEAST(quantity, {cap}) ELSE 0 END AS bought,
-               CASE WHEN {bought} THEN 0 ELSE LEAST(ABS(quantity), {cap}) END AS returned,
-               0 AS carts, 0 AS views,
-               {decay.format(ts="invoice_ts")} AS decay,
-               CASE WHEN {bought} THEN CAST(invoice_ts AS DATE) END AS bought_on
-        FROM raw.order_lines
-        WHERE customer_id IS NOT NULL AND quantity <> 0 AND invoice_ts < CAST({cut} AS TIMESTAMP)
-          AND {MERCHANDISE}"""
-    ]
-    if has_events:
-        branches.append(
-            f"""SELECT customer_id, product_id, 0, 0,
-               CASE WHEN event_type = 'cart' THEN 1 ELSE 0 END,
-               CASE WHEN event_type = 'view' THEN 1 ELSE 0 END,
-               {decay.format(ts="event_ts")},
-               CAST(NULL AS DATE)
-        FROM raw.events
-        WHERE customer_id IS NOT NULL AND event_ts < CAST({cut} AS TIMESTAMP) AND {MERCHANDISE}"""
-        )
-    weight = (
-        "SUM((bought - returned) * decay"
-        f" + {float(config.cart_weight)} * carts * decay + {float(config.view_weight)} * views * decay)"
-    )
-    union = "\n        UNION ALL\n        ".join(branches)
-    return f"""
-    WITH lines AS (
-        {union}
-    )
-    SELECT customer_id, product_id,
-           CAST(SUM(bought) AS BIGINT) AS purchase_qty,
-           CAST(SUM(returned) AS BIGINT) AS return_qty,
-           CAST(SUM(carts) AS BIGINT) AS cart_events,
-           CAST(SUM(views) AS BIGINT) AS view_events,
-           MAX(bought_on) AS last_purchase_date,
-           CAST({weight} AS DOUBLE PRECISION) AS weight
-    FROM lines
-    GROUP BY customer_id, product_id
-    HAVING {weight} > 1e-9
-    """
-
-
-def holdout_sql(start: dt.date, end: dt.date) -> str:
-    """SELECT the (customer, product) pairs bought in [start, end) and not returned in full there:
-    the relevant items of a holdout."""
-    bought = "quantity > 0 AND NOT COALESCE(is_return, FALSE)"
-    return f"""
-    SELECT customer_id, product_id
-    FROM raw.order_lines
-    WHERE customer_id IS NOT NULL AND quantity <> 0 AND {MERCHANDISE}
-      AND invoice_ts >= CAST({date_literal(start)} AS TIMESTAMP) AND invoice_ts < CAST({date_literal(end)} AS TIMESTAMP)
-    GROUP BY customer_id, product_id
-    HAVING SUM(CASE WHEN {bought} THEN quantity ELSE 0 END) > 0
-       AND SUM(CASE WHEN {bought} THEN quantity ELSE -ABS(quantity) END) > 0
-    """
-
-
-def active_items_sql(as_of: dt.date, config: RecommenderConfig, has_catalogue: bool) -> str:
-    """SELECT the products still sold at `as_of`: a sale in the last `active_item_days` days and,
-    when raw.products has rows, present in the catalogue."""
-    start = as_of - dt.timedelta(days=config.active_item_days)
-    catalogue = (
-        "AND product_id IN (SELECT product_id FROM raw.products)" if has_catalogue else ""
-    )
-    return f"""
-    SELECT DISTINCT product_id
-    FROM raw.order_lines
-    WHERE quantity > 0 AND NOT COALESCE(is_return, FALSE) AND {MERCHANDISE}
-      AND invoice_ts >= CAST({date_literal(start)} AS TIMESTAMP) AND invoice_ts < CAST({date_literal(as_of)} AS TIMESTAMP)
-      {catalogue}
-    """
+from ml.sql import require_columns
 
 
 @dataclass(frozen=True)
@@ -182,7 +75,8 @@ def build_matrix(
     """Pivot interaction rows (customer_id, product_id, weight, last_purchase_date) into CSR.
 
     `items` fixes the column set (e.g. to share columns with another matrix); rows for other
-    products are dropped. Raises ValueError on missing columns or non-positive weights.
+    products are dropped. Raises MissingColumns (a ValueError) on missing columns, ValueError on
+    non-positive weights.
     """
     frame = _checked(interactions)
     # distinct ids by hashing; assemble_matrix sorts only those (sorting every row's Python string
@@ -282,10 +176,11 @@ def user_sample_predicate(table: str, where: str, max_users: int) -> str:
 
 
 def read_matrix(wh, table: str, where: str, as_of: dt.date, config: RecommenderConfig,
-                batch_rows: int = 50_000, max_users: int | None = None) -> InteractionMatrix:
+                batch_rows: int | None = None, max_users: int | None = None) -> InteractionMatrix:
     """The matrix of the interaction rows of `table` matching `where`, streamed from the warehouse
-    (`Warehouse.query_batches`): the ids first, one DISTINCT each, then the rows in batches.
-    `max_users` keeps a deterministic hash sample of customers (`user_sample_predicate`)."""
+    (`Warehouse.query_batches`): the ids first, one DISTINCT each, then the rows in batches of
+    `batch_rows` (default: the config's `read_batch_rows`). `max_users` keeps a deterministic hash
+    sample of customers (`user_sample_predicate`)."""
     where = f"({where}) AND customer_id IS NOT NULL AND product_id IS NOT NULL"
     if max_users is not None:
         where += f" AND {user_sample_predicate(table, where, max_users)}"
@@ -295,14 +190,13 @@ def read_matrix(wh, table: str, where: str, as_of: dt.date, config: RecommenderC
 
     total_rows = int(wh.scalar(f"SELECT COUNT(*) FROM {table} WHERE {where}"))
     batches = wh.query_batches(
-        f"SELECT customer_id, product_id, weight, last_purchase_date FROM {table} WHERE {where}", batch_rows)
+        f"SELECT customer_id, product_id, weight, last_purchase_date FROM {table} WHERE {where}",
+        batch_rows or config.read_batch_rows)
     return assemble_matrix(batches, distinct("customer_id"), distinct("product_id"), as_of, config, total_rows)
 
 
 def _checked(interactions: pd.DataFrame) -> pd.DataFrame:
-    missing = {"customer_id", "product_id", "weight", "last_purchase_date"} - set(interactions.columns)
-    if missing:
-        raise ValueError(f"interactions lack column(s) {sorted(missing)}")
+    require_columns(interactions, ["customer_id", "product_id", "weight", "last_purchase_date"], "interactions")
     frame = interactions.dropna(subset=["customer_id", "product_id"])
     if (frame["weight"] <= 0).any():
         raise ValueError("interaction weights must be positive; drop netted-out pairs first")
@@ -319,9 +213,7 @@ def build_relevance(holdout: pd.DataFrame, matrix: InteractionMatrix) -> sp.csr_
     Customers or products the training matrix has never seen are left out: the models can neither
     score an unknown product nor (without a fallback) an unknown customer.
     """
-    missing = {"customer_id", "product_id"} - set(holdout.columns)
-    if missing:
-        raise ValueError(f"holdout lacks column(s) {sorted(missing)}")
+    require_columns(holdout, ["customer_id", "product_id"], "holdout")
     rows = matrix.user_index(holdout["customer_id"])
     cols = matrix.item_index(holdout["product_id"])
     keep = (rows >= 0) & (cols >= 0)

@@ -1,6 +1,6 @@
 """Ranking metrics at k with binary relevance, averaged over users that have something relevant.
 
-Definitions (hand-checked in tests/unit/test_recommend_metrics.py):
+Definitions (hand-checked in tests/unit/recommender/test_metrics.py):
   precision@k = hits in the top k / k
   recall@k    = hits in the top k / number of relevant items
   ndcg@k      = sum over hits of 1/log2(rank+1), divided by the same sum for an ideal list

@@ -1,19 +1,31 @@
-"""One training run end to end, on prepared splits: tune ALS on validation, compare ALS with the
-baselines on test, refit the winner on all history; and the fair comparison of registered models.
+"""Training: tune ALS on [D-2h, D-h), compare ALS with popularity, recent popularity and item-item
+cosine on [D-h, D) (all in one MLflow parent run, one nested run each), refit the winner on all
+history before D and register it as challenger.
+
+`train_recommender` is the run on prepared inputs (no warehouse, no MLflow); `train` is the family's
+step around it.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from ml.families.recommender.config import RecommenderConfig
-from ml.families.recommender.evaluation import Split, compare_candidates, evaluate_model, recommend_rows, tune_als
-from ml.families.recommender.interactions import InteractionMatrix
-from ml.families.recommender.recommender import Recommender
+from ml.families.base import ModelRef
+from ml.families.recommender import config as family_config
+from ml.families.recommender import features
+from ml.families.recommender.config import NAME, RecommenderConfig
+from ml.families.recommender.evaluate import Split, compare_candidates, read_split, tune_als
+from ml.families.recommender.interactions import InteractionMatrix, among
+from ml.families.recommender.model import Recommender
+from ml.warehouse import Warehouse
+
+# Run params: every config field but the I/O chunk sizes (they bound memory, not the model);
+# als_grid is logged apart, as one string.
+_NOT_LOGGED = ("als_grid", "read_batch_rows", "score_chunk_customers")
 
 
 @dataclass
@@ -61,26 +73,73 @@ def train_recommender(
     return TrainingOutcome(als_params, trials, results, winner, recommender)
 
 
-def evaluate_recommenders(
-    recommenders: dict[str, Recommender], split: Split, config: RecommenderConfig
-) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Refit each registered recommender's recipe on `split.train` and score the same holdout,
-    under one evaluation setting (`config`: top_n, allow_repurchase) for all of them.
+def training_data(wh: Warehouse, as_of: dt.date, config: RecommenderConfig) -> TrainingData:
+    """Where one training run reads its inputs: the validation split (a hash sample of at most
+    `tuning_max_users` customers), the test split and the final matrix with its still-sold items,
+    each read from the warehouse when its step starts."""
+    cuts = config.cutoffs(as_of)
 
-    Refitting is what makes the comparison fair: the newest model was fitted on history that
-    includes the holdout, so its stored factors would be graded on answers it has seen.
-    Returns metrics per name and, for exactly two recommenders, their mean top-k list overlap.
-    """
-    metrics, lists = {}, {}
-    rows = np.flatnonzero(np.diff(split.relevance.indptr) > 0)
-    for name, recommender in recommenders.items():
-        refitted = recommender.refit(split.train, split.allowed, split.cutoff)
-        metrics[name] = evaluate_model(refitted.model, split, config)
-        batches = recommend_rows(refitted.model, split.train, rows, config, allowed=split.allowed)
-        lists[name] = [items for _, items, _ in batches]
-    pairwise = {}
-    if len(lists) == 2 and len(rows):
-        a, b = (np.concatenate(batches) for batches in lists.values())
-        overlap = [len(set(x[x >= 0]) & set(y[y >= 0])) / max(1, (x >= 0).sum()) for x, y in zip(a, b)]
-        pairwise["list_overlap"] = float(np.mean(overlap))
-    return metrics, pairwise
+    def final() -> tuple[InteractionMatrix, np.ndarray]:
+        matrix = features.read_interactions(wh, as_of, config)
+        return matrix, among(matrix.items, features.active_products(wh, as_of, config))
+
+    return TrainingData(
+        validation=lambda: read_split(wh, cuts["validation"], cuts["test"], config, config.tuning_max_users),
+        test=lambda: read_split(wh, cuts["test"], as_of, config),
+        final=final,
+    )
+
+
+def coverage_guardrail(config: RecommenderConfig) -> float:
+    """The minimum coverage@N of the promotion policy (0 when it sets none), so that training never
+    registers a model the policy must reject."""
+    from ml.promotion import load_policy
+
+    wanted = f"coverage_at_{config.top_n}"
+    limits = [g.min for g in load_policy(NAME).guardrails
+              if g.metric == wanted and g.source == "challenger" and g.min is not None]
+    return float(max(limits, default=0.0))
+
+
+def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
+    import mlflow
+
+    from ml import registry, tracking
+
+    config = family_config.load()
+    min_coverage = coverage_guardrail(config)
+    outcome = train_recommender(training_data(wh, as_of, config), as_of, config, min_coverage)
+    with tracking.start_run(NAME, as_of, run_name=f"{NAME}-{as_of}") as run:
+        mlflow.log_param("min_coverage", min_coverage)
+        model_uri = _log_outcome(outcome, config, as_of)
+    metric = f"ndcg_at_{config.top_n}"
+    description = (f"{outcome.winner} as of {as_of}: test {metric} {outcome.results[outcome.winner][metric]:.4f} "
+                   f"(global popularity {outcome.results['popularity'][metric]:.4f})")
+    return registry.register_challenger(model_uri, NAME, run.info.run_id, description)
+
+
+def _log_outcome(outcome: TrainingOutcome, config: RecommenderConfig, as_of: dt.date) -> str:
+    """Log one training run into the active MLflow run; return the logged model's URI."""
+    import mlflow
+
+    from ml import registry, tracking
+    from ml.families.recommender.pyfunc import log_recommender
+
+    final, k = outcome.recommender.train, config.top_n
+    settings = {key: value for key, value in asdict(config).items() if key not in _NOT_LOGGED}
+    mlflow.log_params({**settings, "als_grid": str(config.als_grid), "winner": outcome.winner})
+    mlflow.log_params({f"als_{key}": value for key, value in outcome.als_params.items()})
+    mlflow.log_params({"n_users": final.shape[0], "n_items": final.shape[1], "n_interactions": final.weights.nnz,
+                       "n_active_items": int(outcome.recommender.allowed.sum())})
+    # Side by side in one run: every candidate under its prefix, the registered winner unprefixed.
+    mlflow.log_metrics({key: float(value) for key, value in outcome.results[outcome.winner].items()})
+    for kind, metrics in outcome.results.items():
+        prefix = "als_" if kind == "als" else f"baseline_{kind}_"
+        mlflow.log_metrics({f"{prefix}{key}": float(value) for key, value in metrics.items()})
+        with tracking.start_run(NAME, as_of, run_name=kind, nested=True, tags={registry.CANDIDATE_TAG: kind}):
+            mlflow.log_params(outcome.als_params if kind == "als" else {"kind": kind})
+            mlflow.log_metrics({key: float(value) for key, value in metrics.items()})
+    mlflow.log_metric(f"validation_best_ndcg_at_{k}", float(outcome.trials[f"ndcg_at_{k}"].max()))
+    mlflow.log_table(outcome.trials, artifact_file="als_validation_trials.json")
+    mlflow.log_dict(outcome.results, "test_split_metrics.json")
+    return log_recommender(outcome.recommender)

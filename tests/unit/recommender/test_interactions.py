@@ -1,4 +1,4 @@
-"""Interaction SQL (run on DuckDB, and on PostgreSQL when it is reachable) and the CSR matrix."""
+"""Interaction and scoring SQL (run on DuckDB, and on PostgreSQL when it is reachable) and the CSR matrix."""
 import datetime as dt
 import os
 import uuid
@@ -8,14 +8,9 @@ import pandas as pd
 import pytest
 
 from ml.families.recommender.config import RecommenderConfig
-from ml.families.recommender.interactions import (
-    active_items_sql,
-    build_matrix,
-    build_relevance,
-    date_literal,
-    holdout_sql,
-    interactions_sql,
-)
+from ml.families.recommender.features import active_items_sql, holdout_sql, interactions_sql
+from ml.families.recommender.interactions import build_matrix, build_relevance
+from ml.sql import MissingColumns, date_literal
 
 AS_OF = dt.date(2024, 3, 1)
 CONFIG = RecommenderConfig(half_life_days=10.0, cart_weight=0.5, view_weight=0.1, quantity_cap=5)
@@ -187,13 +182,13 @@ def test_build_matrix_fixed_items_and_relevance():
 
 
 def test_build_matrix_rejects_bad_input():
-    with pytest.raises(ValueError, match="weight"):
+    with pytest.raises(MissingColumns, match="weight"):
         build_matrix(interactions_frame().drop(columns="weight"), AS_OF, CONFIG)
     bad = interactions_frame()
     bad.loc[0, "weight"] = 0.0
     with pytest.raises(ValueError, match="positive"):
         build_matrix(bad, AS_OF, CONFIG)
-    with pytest.raises(ValueError, match="customer_id"):
+    with pytest.raises(MissingColumns, match="customer_id"):
         build_relevance(pd.DataFrame({"product_id": ["a"]}), build_matrix(interactions_frame(), AS_OF, CONFIG))
 
 
@@ -204,7 +199,7 @@ def test_build_matrix_empty_input():
 
 
 def test_scoring_queries(run_sql):
-    from ml.families.recommender.scoring_sql import active_customers_sql, popularity_sql, segment_popularity_sql
+    from ml.families.recommender.score import active_customers_sql, popularity_sql, segment_popularity_sql
 
     active_sql = active_items_sql(AS_OF, CONFIG, has_catalogue=True)
     assert list(run_sql(active_customers_sql(AS_OF, 30)).customer_id) == ["c1", "c2"]

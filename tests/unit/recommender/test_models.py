@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from ml.families.recommender.candidates import MODEL_KINDS, fit_model, top_n
 from ml.families.recommender.config import RecommenderConfig
-from ml.families.recommender.evaluation import (
+from ml.families.recommender.evaluate import (
     Split,
     candidate_params,
     compare_candidates,
@@ -17,7 +18,6 @@ from ml.families.recommender.evaluation import (
     tune_als,
 )
 from ml.families.recommender.interactions import build_matrix
-from ml.families.recommender.models import MODEL_KINDS, fit_model, top_n
 
 CUTOFF = dt.date(2024, 3, 1)
 CONFIG = RecommenderConfig(
@@ -141,7 +141,7 @@ def test_inactive_items_are_never_recommended(split):
     allowed[split.train.item_index(["best0", "g0_0"])] = False
     restricted = dataclasses.replace(split, allowed=allowed)
     metrics = evaluate_model(fit_model("popularity", split.train, CONFIG), restricted, CONFIG)
-    from ml.families.recommender.evaluation import recommend_rows
+    from ml.families.recommender.candidates import recommend_rows
 
     for _, items, _ in recommend_rows(fit_model("popularity", split.train, CONFIG), split.train,
                                       np.arange(split.train.shape[0]), CONFIG, allowed=allowed):

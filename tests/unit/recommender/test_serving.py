@@ -4,10 +4,11 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from ml.families.recommender.evaluation import make_split
+from ml.families.recommender.evaluate import evaluate_recommenders, make_split
 from ml.families.recommender.fallback import fallback_lists, fallback_recommendations
-from ml.families.recommender.recommender import OUTPUT_COLUMNS, Recommender
-from ml.families.recommender.train import TrainingData, evaluate_recommenders, train_recommender
+from ml.families.recommender.model import OUTPUT_COLUMNS, Recommender
+from ml.families.recommender.train import TrainingData, train_recommender
+from ml.sql import MissingColumns
 from tests.unit.recommender.test_models import CONFIG, CUTOFF, taste_shop
 
 
@@ -66,16 +67,22 @@ def test_empty_request(recommender):
 
 
 def test_pyfunc_roundtrip(recommender, tmp_path):
-    mlflow_pyfunc = pytest.importorskip("mlflow.pyfunc")
-    from ml.families.recommender.pyfunc import pyfunc_arguments
+    mlflow = pytest.importorskip("mlflow")
+    from ml.families.recommender.pyfunc import log_recommender
+    from ml.pyfunc import load_predictor, load_pyfunc
 
-    mlflow_pyfunc.save_model(tmp_path / "model", **pyfunc_arguments(recommender, tmp_path))
-    loaded = mlflow_pyfunc.load_model(str(tmp_path / "model"))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("recommender", artifact_location=(tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        uri = log_recommender(recommender)
+    loaded = load_pyfunc(uri)
     out = loaded.predict(pd.DataFrame({"customer_id": ["u1", "stranger"]}), params={"k": 3})
     assert len(out) == 6 and set(out["source"]) == {"model", "fallback_popular"}
+    assert len(loaded.predict(pd.DataFrame({"customer_id": ["u1"]}))) == 10  # k defaults to top_n
     assert loaded.metadata.get_input_schema().input_names() == ["customer_id"]
-    assert isinstance(loaded.unwrap_python_model().recommender, Recommender)
-    with pytest.raises(ValueError, match="customer_id"):
+    assert isinstance(loaded.unwrap_python_model().predictor, Recommender)
+    assert isinstance(load_predictor(uri), Recommender)
+    with pytest.raises(MissingColumns, match="customer_id"):
         loaded.unwrap_python_model().predict(None, pd.DataFrame({"id": ["u1"]}))
 
 
@@ -103,9 +110,9 @@ def test_fallback_without_segments_and_bad_input():
     overall, _ = popularity()
     out = fallback_recommendations(pd.DataFrame({"customer_id": ["1"]}), overall, 2)
     assert out["product_id"].tolist() == ["b", "d"] and set(out["source"]) == {"fallback_popular"}
-    with pytest.raises(ValueError, match="buyers"):
+    with pytest.raises(MissingColumns, match="buyers"):
         fallback_lists(overall.drop(columns="buyers"), 2)
-    with pytest.raises(ValueError, match="customer_id"):
+    with pytest.raises(MissingColumns, match="customer_id"):
         fallback_recommendations(pd.DataFrame({"id": ["1"]}), overall, 2)
     assert fallback_recommendations(pd.DataFrame({"customer_id": []}), overall, 2).empty
 

@@ -1,5 +1,7 @@
 """The deployable recommender: a fitted model plus the history and ids it needs to answer
 "customer_id -> top-N product ids with scores", and the recipe to refit it on other data.
+
+It is the family's predictor (`predict(frame, k=...)`), logged through `ml.pyfunc` (see `pyfunc`).
 """
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ml.families.recommender.candidates import FittedModel, fit_model, recommend_rows, top_n
 from ml.families.recommender.config import RecommenderConfig
-from ml.families.recommender.evaluation import recommend_rows
 from ml.families.recommender.interactions import InteractionMatrix, among
-from ml.families.recommender.models import FittedModel, fit_model, top_n
+from ml.sql import require_columns
 
 OUTPUT_COLUMNS = ["customer_id", "rank", "product_id", "score", "source"]
 SOURCE_MODEL = "model"
@@ -87,6 +89,12 @@ class Recommender:
         if not frames:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
         return pd.concat(frames, ignore_index=True)
+
+    def predict(self, frame: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
+        """The pyfunc's answer. Input: a frame with `customer_id`; `k` defaults to the config's top_n.
+        Output: OUTPUT_COLUMNS, source `model` or `fallback_popular`."""
+        require_columns(frame, ["customer_id"], "recommender input")
+        return self.recommend(frame["customer_id"], k=k)
 
     def _rows_frame(self, customers, items, scores, source) -> pd.DataFrame:
         k = items.shape[1]

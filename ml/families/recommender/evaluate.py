@@ -4,24 +4,29 @@ A `Split` is what one backtest needs: the training matrix (history before the cu
 purchases aligned with it, and which items were still sold at the cut-off. Hyper-parameters are
 chosen on the validation split (cut-off D-2h) and judged on the test split (cut-off D-h), so the
 number reported for the winner was not used to pick it.
+
+The family's `evaluate` refits challenger's and champion's recipes on history before D-h and grades
+both on purchases in [D-h, D), next to the global-popularity baseline.
 """
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ml.families.base import Evaluation, ModelRef
+from ml.families.recommender import config as family_config
+from ml.families.recommender import features
+from ml.families.recommender.candidates import BASELINE_KINDS, FittedModel, fit_model, recommend_rows
 from ml.families.recommender.config import RecommenderConfig
 from ml.families.recommender.interactions import InteractionMatrix, among, build_matrix, build_relevance
 from ml.families.recommender.metrics import catalogue_coverage, ranking_metrics
-from ml.families.recommender.models import BASELINE_KINDS, FittedModel, fit_model, top_n
-
-PRIMARY_METRIC = "ndcg_at_10"
+from ml.families.recommender.model import Recommender
+from ml.warehouse import Warehouse
 
 
 @dataclass(frozen=True)
@@ -48,25 +53,16 @@ def split_from_matrix(train: InteractionMatrix, holdout: pd.DataFrame, active_pr
     return Split(cutoff, train, build_relevance(holdout, train), among(train.items, active_products))
 
 
-def recommend_rows(
-    model: FittedModel,
-    train: InteractionMatrix,
-    rows: np.ndarray,
-    config: RecommenderConfig,
-    allowed: np.ndarray | None = None,
-    k: int | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield (rows, item columns, scores) in batches sized so memory stays flat (see
-    `RecommenderConfig.batch_cells`)."""
-    k = k or config.top_n
-    rows = np.asarray(rows, dtype=np.int64)
-    step = max(1, min(config.batch_users, config.batch_cells // max(1, train.shape[1])))
-    for start in range(0, len(rows), step):
-        batch = rows[start : start + step]
-        seen = None if config.allow_repurchase else train.weights[batch]
-        # score() returns a fresh block, so ranking may mask it in place.
-        items, scores = top_n(model.score(train.weights, batch), k, allowed=allowed, seen=seen, copy=False)
-        yield batch, items, scores
+def read_split(wh: Warehouse, cutoff: dt.date, end: dt.date, config: RecommenderConfig,
+               max_users: int | None = None) -> Split:
+    """The backtest at `cutoff` from the warehouse: its interaction partition (a hash sample of
+    `max_users` customers, if given), graded on purchases in [cutoff, end)."""
+    return split_from_matrix(
+        features.read_interactions(wh, cutoff, config, max_users),
+        wh.query(features.holdout_sql(cutoff, end)),
+        features.active_products(wh, cutoff, config),
+        cutoff,
+    )
 
 
 def evaluate_model(model: FittedModel, split: Split, config: RecommenderConfig) -> dict[str, float]:
@@ -147,3 +143,49 @@ def compare_candidates(
 def _plain(params: dict) -> dict:
     """numpy scalars -> Python numbers, so parameters log and pickle cleanly."""
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
+
+
+# -- champion / challenger -------------------------------------------------------------------------
+def evaluate_recommenders(
+    recommenders: dict[str, Recommender], split: Split, config: RecommenderConfig
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Refit each registered recommender's recipe on `split.train` and score the same holdout,
+    under one evaluation setting (`config`: top_n, allow_repurchase) for all of them.
+
+    Refitting is what makes the comparison fair: the newest model was fitted on history that
+    includes the holdout, so its stored factors would be graded on answers it has seen.
+    Returns metrics per name and, for exactly two recommenders, their mean top-k list overlap.
+    """
+    metrics, lists = {}, {}
+    rows = np.flatnonzero(np.diff(split.relevance.indptr) > 0)
+    for name, recommender in recommenders.items():
+        refitted = recommender.refit(split.train, split.allowed, split.cutoff)
+        metrics[name] = evaluate_model(refitted.model, split, config)
+        batches = recommend_rows(refitted.model, split.train, rows, config, allowed=split.allowed)
+        lists[name] = [items for _, items, _ in batches]
+    pairwise = {}
+    if len(lists) == 2 and len(rows):
+        a, b = (np.concatenate(batches) for batches in lists.values())
+        overlap = [len(set(x[x >= 0]) & set(y[y >= 0])) / max(1, (x >= 0).sum()) for x, y in zip(a, b)]
+        pairwise["list_overlap"] = float(np.mean(overlap))
+    return metrics, pairwise
+
+
+def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:
+    from ml.pyfunc import load_predictor
+
+    config = family_config.load()
+    split = read_split(wh, config.cutoffs(as_of)["test"], as_of, config)
+    holdout_customers = int((np.diff(split.relevance.indptr) > 0).sum())
+    if holdout_customers < 10:
+        raise ValueError(f"only {holdout_customers} customers with purchases in [{split.cutoff}, {as_of}); "
+                         "too few to compare recommenders")
+    models = {"challenger": load_predictor(challenger.uri)}
+    if champion is not None:
+        models["champion"] = load_predictor(champion.uri)
+    metrics, pairwise = evaluate_recommenders(models, split, config)
+    baseline = evaluate_model(fit_model("popularity", split.train, config), split, config)
+    holdout = (f"purchases in [{split.cutoff}, {as_of}) by {holdout_customers} customers with history before "
+               f"{split.cutoff}; every model refitted on that history")
+    return Evaluation(challenger=metrics["challenger"], champion=metrics.get("champion"), baseline=baseline,
+                      pairwise=pairwise, holdout=holdout)

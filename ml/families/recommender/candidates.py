@@ -7,10 +7,13 @@ alone, so a pickled model needs neither `implicit` nor its thread pools at scori
   item_cosine        item-item cosine similarity over the user's own history
   popularity         distinct buyers per item over the whole history (same list for everyone)
   recent_popularity  distinct buyers per item in the last `recent_days`
+
+`top_n` ranks a block of scores; `recommend_rows` ranks any number of users in memory-bounded blocks.
 """
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,3 +170,24 @@ def top_n(
     items[:, :k_eff] = np.where(eligible, top_items, -1)
     values[:, :k_eff] = np.where(eligible, top_scores, np.nan)
     return items, values
+
+
+def recommend_rows(
+    model: FittedModel,
+    train: InteractionMatrix,
+    rows: np.ndarray,
+    config: RecommenderConfig,
+    allowed: np.ndarray | None = None,
+    k: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (rows, item columns, scores) in batches sized so memory stays flat (see
+    `RecommenderConfig.batch_cells`)."""
+    k = k or config.top_n
+    rows = np.asarray(rows, dtype=np.int64)
+    step = max(1, min(config.batch_users, config.batch_cells // max(1, train.shape[1])))
+    for start in range(0, len(rows), step):
+        batch = rows[start : start + step]
+        seen = None if config.allow_repurchase else train.weights[batch]
+        # score() returns a fresh block, so ranking may mask it in place.
+        items, scores = top_n(model.score(train.weights, batch), k, allowed=allowed, seen=seen, copy=False)
+        yield batch, items, scores
