@@ -13,6 +13,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 PG_ADMIN_URL = os.environ.get("VALUEFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TESTS = Path(__file__).resolve().parent
+# A folder is a tier, and every test in it carries the tier's marker, so `-m` selects what the folder says.
+TIER_MARKERS = {"warehouse": "warehouse", "integration": "integration", "system": "system"}
+POSTGRES_MARKERS = {"warehouse", "integration", "system"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test whose marker does not say what it needs: its folder's tier, PostgreSQL."""
+    wrong = []
+    for item in items:
+        tier = Path(str(item.path)).resolve().relative_to(TESTS).parts[0]
+        markers = {mark.name for mark in item.iter_markers()}
+        if tier in TIER_MARKERS and TIER_MARKERS[tier] not in markers:
+            wrong.append(f"{item.nodeid}: in tests/{tier}/ but not marked {TIER_MARKERS[tier]!r}")
+        if "pg_admin_url" in getattr(item, "fixturenames", ()) and not markers & POSTGRES_MARKERS:
+            wrong.append(f"{item.nodeid}: uses PostgreSQL but carries none of {sorted(POSTGRES_MARKERS)}")
+    if wrong:
+        raise pytest.UsageError("tests whose markers do not match their tier:\n  " + "\n  ".join(wrong))
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ml import promotion, registry
 from ml.data import merchandise_predicate
 from ml.families import load_family
 from ml.sql import sql_literal
+
+pytestmark = pytest.mark.integration
 
 TIER_ORDER = {"platinum": 0, "gold": 1, "silver": 2, "bronze": 3}
 

@@ -8,6 +8,8 @@ import pytest
 from ml import promotion, registry
 from ml.families import load_family
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def trained(loaded_warehouse, mlflow_store, small_shop_as_of):

@@ -16,6 +16,8 @@ from ml.families.recommender.evaluate import make_split
 from ml.families.recommender.model import Recommender
 from ml.families.recommender.score import recommendation_chunks
 
+pytestmark = pytest.mark.integration
+
 INTERACTIONS, MART, SEGMENTS = catalog.USER_ITEM_INTERACTIONS, catalog.USER_RECOMMENDATIONS, catalog.USER_SEGMENTS
 
 

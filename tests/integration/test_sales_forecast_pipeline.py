@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.integration
 
 
 def test_sales_forecast_pipeline(loaded_warehouse, mlflow_store, small_shop_as_of):

@@ -7,6 +7,8 @@ import pytest
 from ml import features, orchestration, registry
 from ml.families import load_family
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def family():

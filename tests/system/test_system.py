@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from local_stack import REPO_ROOT, LocalStack
+
+from tests.system.local_stack import REPO_ROOT, LocalStack
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(1500)]
 
@@ -259,7 +260,7 @@ def test_extra_links_point_at_the_mlflow_run_and_data_docs(stack, chain):
 
 @pytest.fixture(scope="module")
 def page():
-    from headless_chromium import Chromium, chromium
+    from tests.system.headless_chromium import Chromium, chromium
 
     if chromium() is None:
         pytest.skip("chromium is not installed and `make system-test` could not apt-get it: browser checks skipped")

@@ -6,6 +6,8 @@ import pytest
 
 from ml import ingest
 
+pytestmark = pytest.mark.warehouse
+
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
 
 

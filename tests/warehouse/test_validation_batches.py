@@ -7,6 +7,8 @@ import pytest
 
 from ml import ingest, validation
 
+pytestmark = pytest.mark.warehouse
+
 AS_OF = dt.date(2024, 2, 1)
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
 

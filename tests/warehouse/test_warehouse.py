@@ -10,6 +10,8 @@ from ml import features
 from ml.warehouse import WarehouseError, WarehouseLocation
 from tests.helpers import load, order_lines, products
 
+pytestmark = pytest.mark.warehouse
+
 D1, D2 = dt.date(2024, 1, 1), dt.date(2024, 1, 8)
 
 

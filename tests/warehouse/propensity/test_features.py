@@ -7,14 +7,15 @@ from ml.families.propensity.dataset import build_examples_at
 from ml.families.propensity.features import list_origins, read_examples, write_propensity_features
 from tests.unit.propensity.shop import make_shop
 
+pytestmark = pytest.mark.warehouse
+
 D = pd.Timestamp("2025-04-01")
 ORIGINS = [D - pd.Timedelta(days=30), D - pd.Timedelta(days=58)]
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def wh(request):
-    """The DuckDB warehouse and a throw-away PostgreSQL database (fixtures of tests/conftest.py)."""
-    return request.getfixturevalue("warehouse" if request.param == "duckdb" else "pg_warehouse")
+@pytest.fixture
+def wh(any_warehouse):
+    return any_warehouse
 
 
 @pytest.mark.parametrize("with_events", [True, False])

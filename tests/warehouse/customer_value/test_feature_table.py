@@ -4,9 +4,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import pytest
 
 from ml.families.customer_value import features as customer_value
 from tests.helpers import load, order_lines
+
+pytestmark = pytest.mark.warehouse
 
 AS_OF = dt.date(2024, 7, 1)
 LINES = order_lines([
