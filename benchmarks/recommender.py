@@ -1,19 +1,19 @@
 """Time the recommender: model fits and ranking on random feedback, or the data preparation on a
 generated shop.
 
-    python tools/bench_recommender.py [users] [items] [interactions]
+    python -m benchmarks.recommender [users] [items] [interactions]
         ALS / item-cosine fits and batched ranking on random implicit feedback. Defaults: 150,000
         users x 10,000 items x 3,000,000 draws (about 2M distinct pairs after de-duplication; item
         draws are Zipf-skewed like real sales).
 
-    python tools/bench_recommender.py load SHOP WAREHOUSE
+    python -m benchmarks.recommender load SHOP WAREHOUSE
         Untimed setup: ingest a shop (`python -m ml generate --customers N --out SHOP`) into the
         DuckDB file WAREHOUSE and write the family's interaction partitions.
-    python tools/bench_recommender.py matrix WAREHOUSE [--save FILE | --check FILE]
+    python -m benchmarks.recommender matrix WAREHOUSE [--save FILE | --check FILE]
         The benchmark's `recommender_matrix` stage: interaction SQL, then `build_matrix`.
-    python tools/bench_recommender.py prep WAREHOUSE [--save FILE | --check FILE]
+    python -m benchmarks.recommender prep WAREHOUSE [--save FILE | --check FILE]
         The recommender family's training inputs (`training_data`: two splits, final matrix).
-    python tools/bench_recommender.py train WAREHOUSE
+    python -m benchmarks.recommender train WAREHOUSE
         The family's whole `train` (inputs, ALS tuning, baselines, refit, MLflow logging), into a
         throw-away MLflow store next to WAREHOUSE unless MLFLOW_TRACKING_URI is set; --save and
         --check cover every metric the run logged.
@@ -30,8 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.families.recommender.candidates import fit_model, recommend_rows
 from ml.families.recommender.config import RecommenderConfig

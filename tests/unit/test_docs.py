@@ -46,10 +46,10 @@ def test_the_documented_decile_direction_is_the_code_s():
     assert deciles[np.argmax(p)] == likeliest and deciles[np.argmin(p)] == 11 - likeliest
 
 
-@pytest.mark.parametrize("path", ["README.md", "docs/architecture.md"])
+@pytest.mark.parametrize("path", ["README.md", *sorted(f"docs/{p.name}" for p in (settings.REPO_ROOT / "docs").glob("*.md"))])
 def test_every_module_path_the_docs_name_exists(path):
     text = (settings.REPO_ROOT / path).read_text()
-    named = set(re.findall(r"`((?:ml|dags|plugins|benchmarks|tests|config|expectations)/[A-Za-z0-9_/.<>-]+)", text))
+    named = set(re.findall(r"`((?:ml|dags|plugins|benchmarks|tests|config|expectations|tools)/[A-Za-z0-9_/.<>-]+)", text))
     missing = sorted(p for p in named if "<" not in p and not (settings.REPO_ROOT / p.split(":")[0]).exists())
     assert not missing, f"{path} names paths that do not exist: {missing}"
 
