@@ -59,6 +59,30 @@ def _status(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    import datetime as dt
+    import shlex
+
+    from ml import quality, quality_report
+
+    try:
+        as_of = dt.date.fromisoformat(args.as_of)
+    except ValueError:
+        print(f"--as-of must be YYYY-MM-DD, got {args.as_of!r}", file=sys.stderr)
+        return 2
+    command = f"python -m ml evaluate --source {shlex.quote(args.source)} --as-of {args.as_of}" + (
+        f" --shop {shlex.quote(args.shop)}" if args.shop else "")
+    report = quality.evaluate_source(Path(args.source), as_of, shop=args.shop,
+                                     workspace=Path(args.workspace) if args.workspace else None, command=command)
+    results = quality.save_results(quality.load_results(Path(args.results)), report, Path(args.results))
+    quality_report.write_markdown(results, Path(args.out))
+    print("\n".join(quality_report.summary_rows({report.shop: report.as_dict()})))
+    print(f"\nresults in {args.out} (raw figures: {args.results})")
+    if not args.no_mlflow:
+        print(f"logged to MLflow experiment valueflow-quality, run {quality_report.log_to_mlflow(report.as_dict(), Path(args.out))}")
+    return 0
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -118,6 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     rollback.set_defaults(func=_rollback)
     status = commands.add_parser("status", help="print where everything is, marts and champions")
     status.set_defaults(func=_status)
+    evaluate = commands.add_parser("evaluate", help="run the pipeline on the history before --as-of, then score "
+                                   "every mart on what happened after it, beside the simple baselines")
+    evaluate.add_argument("--source", required=True, help="the whole export (.csv, .csv.gz, .xlsx or a shop folder)")
+    evaluate.add_argument("--as-of", dest="as_of", required=True, help="YYYY-MM-DD: the models see only orders before it")
+    evaluate.add_argument("--shop", default=None, help="the shop's name in the report (default: the file's name)")
+    evaluate.add_argument("--workspace", default=None, help="keep the run here (default: a throw-away folder)")
+    evaluate.add_argument("--out", default="docs/quality.md", help="Markdown report, rewritten with every shop")
+    evaluate.add_argument("--results", default="docs/quality.json", help="raw figures behind the report, per shop")
+    evaluate.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
+    evaluate.set_defaults(func=_evaluate)
     bench = commands.add_parser("bench", help="measure every stage (time, CPU, memory) against what users would otherwise do")
     bench.add_argument("--customers", type=int, nargs="+", default=[10_000],
                        help="shop sizes, e.g. --customers 10000 100000 (about 58 order lines per customer)")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,14 +79,21 @@ def _read_table_batches(path: Path) -> Iterator[tuple[str, int, pd.DataFrame]]:
         for name, frame in sheets.items():
             yield f"{path.name}[{name}]", 2, frame
         return
+    if suffix == ".gz" and Path(path.stem).suffix.lower() in (".csv", ".txt"):
+        yield from _csv_batches(path)  # pyarrow and _open_text decompress by the name's .gz
+        return
     if suffix not in (".csv", ".txt"):
-        raise SourceError(f"{path}: unsupported file type {suffix!r}; expected .csv or .xlsx")
+        raise SourceError(f"{path}: unsupported file type {suffix!r}; expected .csv, .csv.gz or .xlsx")
     yield from _csv_batches(path)
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
 def _csv_batches(path: Path) -> Iterator[tuple[str, int, pd.DataFrame]]:
     encoding = "latin-1" if _not_utf8(path) else "utf8"
-    with open(path, encoding=encoding, newline="") as handle:
+    with io.TextIOWrapper(_open_binary(path), encoding=encoding, newline="") as handle:
         header = next(csv.reader(handle), None)
     if not header:
         raise SourceError(f"{path}: is empty; expected a header line")
@@ -106,7 +115,7 @@ def _csv_batches(path: Path) -> Iterator[tuple[str, int, pd.DataFrame]]:
 
 
 def _not_utf8(path: Path) -> bool:
-    with open(path, "rb") as handle:
+    with _open_binary(path) as handle:
         head = handle.read(1 << 20)
     try:
         head.decode("utf8")

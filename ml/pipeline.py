@@ -52,13 +52,17 @@ def pipeline_dag_ids() -> list[str]:
 
 
 def run_pipeline(source: str, as_of: str | None = None, env_extra: dict[str, str] | None = None,
-                 dag_ids: list[str] | None = None) -> int:
-    """Run the DAGs on `source`; returns the exit status of the run (0 = every DAG succeeded)."""
+                 dag_ids: list[str] | None = None, keep_going: bool = False) -> int:
+    """Run the DAGs on `source`; returns the exit status of the run (0 = every DAG succeeded).
+
+    `keep_going` runs the DAGs after a failed one too (each family's DAGs stand on their own).
+    """
     env = airflow_env(env_extra)
     migrate_metadata(env)
     dag_ids = dag_ids or pipeline_dag_ids()
     confs = {"ingest_orders": {"source": str(Path(source).resolve()), "as_of": as_of}}
     for dag_id in dag_ids[1:]:
         confs[dag_id] = {"as_of": as_of}
-    command = [sys.executable, str(settings.REPO_ROOT / "tools" / "run_dags.py"), json.dumps(confs), *dag_ids]
+    command = [sys.executable, str(settings.REPO_ROOT / "tools" / "run_dags.py"),
+               *(["--keep-going"] if keep_going else []), json.dumps(confs), *dag_ids]
     return subprocess.run(command, env=env).returncode

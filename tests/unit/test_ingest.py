@@ -32,6 +32,22 @@ def test_reads_online_retail_i_headers_and_normalises(tmp_path):
     assert list(lines["source_row"]) == [2, 3, 4, 5]
 
 
+def test_reads_a_gzipped_csv_as_its_plain_csv(tmp_path):
+    import gzip
+
+    plain, packed = tmp_path / "retail.csv", tmp_path / "retail.csv.gz"
+    text = UCI_II.replace("PAPER BUNTING", "PAPER BUNTING É")  # UTF-8 survives decompression
+    plain.write_text(text, encoding="utf8")
+    packed.write_bytes(gzip.compress(text.encode("utf8")))
+    got, want = ingest.read_order_lines(packed), ingest.read_order_lines(plain)
+    pd.testing.assert_frame_equal(got.drop(columns="source_file"), want.drop(columns="source_file"))
+    assert got["description"].iloc[1] == "PAPER BUNTING É" and set(got["source_file"]) == {"retail.csv.gz"}
+    bad = tmp_path / "retail.json.gz"
+    bad.write_bytes(gzip.compress(b"{}"))
+    with pytest.raises(ingest.SourceError, match="expected .csv, .csv.gz or .xlsx"):
+        ingest.read_order_lines(bad)
+
+
 def test_reads_online_retail_ii_xlsx_every_sheet(tmp_path):
     frame = pd.read_csv(pd.io.common.StringIO(UCI_II), dtype=str)
     path = tmp_path / "retail.xlsx"
