@@ -6,7 +6,9 @@ Modules in pipeline order: config (every hyper-parameter), summary (order lines 
 features (the same in warehouse SQL: features.customer_value at cutoffs one horizon apart),
 bgnbd / gamma_gamma / clv (the probabilistic model), gbm (the challenger), model (the predictor
 both kinds share), train (fit both, register the better on the holdout), evaluate (holdout
-metrics, challenger vs champion vs baseline), pyfunc (MLflow logging and loading), tiers, score.
+metrics, challenger vs champion vs baseline), pyfunc (MLflow logging and loading), tiers, score,
+baselines (the simple forecasts from the history before D; the propensity outcomes use them too)
+and outcomes (the mart for D against what customers ordered and spent after D, beside the baselines).
 """
 from ml import catalog
 from ml.families.base import ModelFamily

@@ -22,6 +22,7 @@ after its origin. Modules in pipeline order:
 * `evaluate`    challenger, champion and recency on the fresh holdout
 * `score`       every active customer, in chunks, into the mart
 * `pyfunc`      the fitted model logged as an MLflow pyfunc (folder artifact, no pickled Keras)
+* `outcomes`    the mart for D against who bought in [D, D + 30), beside recency, frequency and BG/NBD
 """
 from ml import catalog
 from ml.families.base import ModelFamily
