@@ -43,23 +43,29 @@ class Outcome:
 
     @property
     def ratio(self) -> float:
-        """model / best baseline: above 1.00 is better for AUC-like metrics, below 1.00 for errors."""
+        """model / best baseline: above 1.00 is better for AUC-like metrics, below 1.00 for errors.
+
+        Undefined (nan) where the best baseline is not positive (a negative rank correlation): a ratio
+        of two signed numbers reads backwards.
+        """
         best = self.best_baseline
-        if best is None or math.isnan(self.model) or best[1] == 0:
+        if best is None or math.isnan(self.model) or best[1] <= 0:
             return math.nan
         return self.model / best[1]
 
     @property
-    def beats_best_baseline(self) -> bool:
-        ratio = self.ratio
-        if math.isnan(ratio):
-            return False
-        return ratio >= 1.0 if self.higher_is_better else ratio <= 1.0
+    def beats_best_baseline(self) -> bool | None:
+        """At least as good as the strongest baseline (None when either side is missing)."""
+        best = self.best_baseline
+        if best is None or math.isnan(self.model):
+            return None
+        return self.model >= best[1] if self.higher_is_better else self.model <= best[1]
 
     def as_dict(self) -> dict:
         best = self.best_baseline
         return {**asdict(self), "best_baseline": best[0] if best else None,
-                "best_baseline_value": best[1] if best else None, "ratio": self.ratio}
+                "best_baseline_value": best[1] if best else None, "ratio": self.ratio,
+                "beats_best_baseline": self.beats_best_baseline}
 
 
 def window_end(as_of: dt.date, horizon_days: int) -> dt.date:

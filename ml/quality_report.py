@@ -19,18 +19,22 @@ challenger out, or its DAG failed); a window the export does not cover is not me
 """
 
 
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _number(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "–"
     return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def _verdict(outcome: dict) -> str:
-    ratio = outcome.get("ratio")
-    if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
+    model, best = outcome["model"], outcome["best_baseline_value"]
+    if _missing(model) or _missing(best):
         return "not measured"
-    better = ratio >= 1.0 if outcome["higher_is_better"] else ratio <= 1.0
-    return "beats" if better else "**below**"
+    beats = model >= best if outcome["higher_is_better"] else model <= best
+    return "beats" if beats else "**below**"
 
 
 def summary_rows(shops: dict) -> list[str]:
@@ -93,7 +97,7 @@ def log_to_mlflow(report: dict, markdown: Path) -> str:
                 prefix = f"{family['family']}.{o['metric']}"
                 for key, value in (("model", o["model"]), ("best_baseline", o["best_baseline_value"]),
                                    ("ratio", o["ratio"]), *((f"baseline_{k}", v) for k, v in o["baselines"].items())):
-                    if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                    if not _missing(value):
                         mlflow.log_metric(f"{prefix}.{key}", float(value))
         mlflow.log_artifact(str(markdown))
         return run.info.run_id

@@ -19,7 +19,9 @@ def test_the_best_baseline_follows_the_metric_s_direction():
     error = Outcome("customer_value", "orders_rmse_90d", 1.2, {"rate": 1.0, "bgnbd": 1.5}, 10, False)
     assert error.best_baseline == ("rate", 1.0) and error.ratio == pytest.approx(1.2) and not error.beats_best_baseline
     none = Outcome("x", "m", 0.5, {"b": math.nan}, 0, True)
-    assert none.best_baseline is None and math.isnan(none.ratio) and not none.beats_best_baseline
+    assert none.best_baseline is None and math.isnan(none.ratio) and none.beats_best_baseline is None
+    negative = Outcome("customer_value", "clv_spearman", 0.1, {"history": -0.2}, 10, True)
+    assert math.isnan(negative.ratio) and negative.beats_best_baseline  # no ratio of signed numbers, still better
     assert none.as_dict()["best_baseline"] is None
 
 
