@@ -112,6 +112,22 @@ def test_popularity_counts_buyers_not_units():
     assert recent[0] > recent[1]  # x bought recently, y long ago
 
 
+def test_repeat_purchase_ranks_the_customer_s_own_products_first_then_pads_with_popular_ones():
+    inter = pd.DataFrame(
+        {"customer_id": ["a", "a", "b", "c", "d"], "product_id": ["x", "y", "y", "y", "z"],
+         "weight": [0.2, 3.0, 1.0, 1.0, 1.0],
+         "last_purchase_date": pd.to_datetime(["2020-01-01", "2024-02-28", "2024-02-28", "2024-02-28", "2024-02-28"])}
+    )
+    m = build_matrix(inter, CUTOFF, CONFIG)
+    model = fit_model("repeat_purchase", m, CONFIG)
+    items, _ = top_n(model.score(m.weights, np.arange(len(m.users))), 3)
+    name = dict(enumerate(m.items)).get
+    by_user = {user: [name(i) for i in row if i >= 0] for user, row in zip(m.users, items)}
+    assert by_user["a"] == ["y", "x", "z"]  # own products by weight (even a faint old one), then popularity
+    assert by_user["d"] == ["z", "y", "x"]  # y has three buyers, x one
+    assert by_user["b"][0] == "y"
+
+
 def test_als_is_deterministic_for_a_seed(split):
     a = fit_model("als", split.train, CONFIG, {"factors": 4, "iterations": 3})
     b = fit_model("als", split.train, CONFIG, {"factors": 4, "iterations": 3})
