@@ -19,7 +19,7 @@ from ml.families.base import Evaluation, ModelFamily, ModelRef
 from ml.warehouse import Warehouse
 
 POLICY_KEYS = {"metric", "direction", "min_gain", "baseline_min_gain", "guardrails", "description"}
-GUARDRAIL_KEYS = {"metric", "source", "min", "max"}
+GUARDRAIL_KEYS = {"metric", "source", "min", "max", "min_vs_baseline"}
 PROMOTIONS_TABLE = catalog.MODEL_PROMOTIONS
 
 
@@ -33,6 +33,9 @@ class Guardrail:
     source: str = "challenger"  # challenger | pairwise
     min: float | None = None
     max: float | None = None
+    # At least this multiple of the naive baseline's value on the same holdout: a floor that moves
+    # with what the shop allows (a top-decile lift of 1.5 is out of reach where most customers buy).
+    min_vs_baseline: float | None = None
 
     def check(self, evaluation: Evaluation) -> str | None:
         """None when the guardrail holds (or does not apply), else why it fails."""
@@ -46,6 +49,12 @@ class Guardrail:
             return f"{self.metric}={value:.4f} below guardrail minimum {self.min}"
         if self.max is not None and value > self.max:
             return f"{self.metric}={value:.4f} above guardrail maximum {self.max}"
+        if self.min_vs_baseline is not None:
+            base = evaluation.baseline.get(self.metric)
+            if base is None or (isinstance(base, float) and math.isnan(base)):
+                return f"guardrail metric {self.metric} was not computed for the baseline"
+            if value < self.min_vs_baseline * base:
+                return (f"{self.metric}={value:.4f} below {self.min_vs_baseline} x the baseline's {base:.4f}")
         return None
 
 

@@ -41,6 +41,20 @@ def test_guardrails_veto_a_better_metric():
     assert not unstable.promote and "agreement" in unstable.reason
 
 
+def test_a_guardrail_relative_to_the_baseline_moves_with_what_the_shop_allows():
+    policy = promotion.Policy(metric="auc", direction="maximize",
+                              guardrails=(promotion.Guardrail("lift", min_vs_baseline=1.0),))
+
+    def judged(lift, baseline_lift):
+        return promotion.decide(policy, Evaluation(challenger={"auc": 0.86, "lift": lift},
+                                                   baseline={"auc": 0.82, "lift": baseline_lift}))
+
+    assert judged(1.3, 1.25).promote  # a grocery shop: no model reaches 1.5, but it beats recency's lift
+    refused = judged(1.2, 1.25)
+    assert not refused.promote and "lift=1.2000 below 1.0 x the baseline's 1.2500" in refused.reason
+    assert "not computed for the baseline" in judged(1.3, float("nan")).reason
+
+
 def test_pairwise_guardrail_does_not_apply_without_a_champion():
     assert promotion.decide(POLICY, evaluation(0.5)).promote
 
