@@ -70,7 +70,8 @@ def test_recommender_end_to_end(loaded_warehouse, mlflow_store, small_shop_as_of
     assert {"als_factors", "als_alpha", "als_regularization", "als_iterations"} <= set(run.data.params)
     children = mlflow.search_runs(experiment_ids=[run.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
-    assert set(children["tags.mlflow.runName"]) == {"als", "popularity", "recent_popularity", "item_cosine"}
+    assert set(children["tags.mlflow.runName"]) == {"als", "popularity", "recent_popularity", "item_cosine",
+                                                    "repeat_purchase"}
 
     # Promote: no champion yet, so the policy compares with global popularity on the fresh holdout.
     decision = promotion.promote_challenger(wh, family, train_as_of)
