@@ -41,7 +41,7 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 # Every model-scored row says which registered version and MLflow run wrote it; audiences carry the
 # Airflow run that built them instead.
-LINEAGE_COLUMNS = ("as_of_date", "model_name", "model_version", "run_id", "scored_at")
+LINEAGE_COLUMNS = ("as_of_date", "model_name", "model_version", "run_id", "model_kind", "scored_at")
 AUDIENCE_LINEAGE_COLUMNS = ("run_id", "as_of_date")
 
 # ops: the platform's own records.

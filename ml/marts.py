@@ -16,8 +16,20 @@ def with_lineage(frame: pd.DataFrame, as_of: dt.date, model: ModelRef, scored_at
     frame["model_name"] = model.name
     frame["model_version"] = str(model.version)
     frame["run_id"] = model.run_id
+    frame["model_kind"] = model.kind
     frame["scored_at"] = scored_at
     return frame
+
+
+def _add_lineage_columns(wh: Warehouse, table: str) -> None:
+    """Marts written before a lineage column existed get it (NULL for their old rows), so a newer
+    release can write into an older warehouse without dropping its history."""
+    if not wh.table_exists(table):
+        return
+    existing = set(wh.columns(table))
+    for column in ("model_kind",):
+        if column not in existing:
+            wh.execute(f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR")
 
 
 def write_mart(wh: Warehouse, table: str, frames: pd.DataFrame | Iterable[pd.DataFrame], as_of: dt.date,
@@ -25,6 +37,7 @@ def write_mart(wh: Warehouse, table: str, frames: pd.DataFrame | Iterable[pd.Dat
     """Replace the as-of partition of a mart atomically (idempotent per as-of date)."""
     if not table.startswith("marts."):
         raise ValueError(f"{table} is not a mart table")
+    _add_lineage_columns(wh, table)
     scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
     chunks = [frames] if isinstance(frames, pd.DataFrame) else frames
     return wh.replace_partition(table, (with_lineage(c, as_of, model, scored_at) for c in chunks),

@@ -147,12 +147,33 @@ def promote_challenger(wh: Warehouse, family: ModelFamily, as_of: dt.date, pipel
         if champion is not None:
             registry.set_alias(champion, registry.PREVIOUS_CHAMPION)
     _record(wh, family, as_of, challenger, champion, policy, evaluation, decision, pipeline_run_id)
+    if not decision.promote and champion is None:
+        return serve_best_baseline(wh, family, as_of, policy, evaluation, decision, pipeline_run_id)
+    return decision
+
+
+def serve_best_baseline(wh: Warehouse, family: ModelFamily, as_of: dt.date, policy: Policy, evaluation: Evaluation,
+                        rejected: Decision, pipeline_run_id: str) -> Decision:
+    """Nothing learnt beat the best baseline and nothing serves yet: register that baseline and make
+    it the champion, so the shop still gets its mart, and the next challenger must beat it."""
+    if family.register_baseline is None or not evaluation.baseline_name:
+        return rejected
+    baseline = family.register_baseline(wh, as_of, evaluation.baseline_name)
+    registry.set_alias(baseline, registry.CHAMPION)
+    reason = (f"no learned challenger beat the best baseline, so {evaluation.baseline_name} serves until one does "
+              f"({rejected.reason})")
+    decision = Decision(True, reason, evaluation.baseline[policy.metric], evaluation.baseline[policy.metric],
+                        "baseline")
+    served = Evaluation(challenger=evaluation.baseline, baseline=evaluation.baseline, holdout=evaluation.holdout,
+                        baseline_name=evaluation.baseline_name)
+    _record(wh, family, as_of, baseline, None, policy, served, decision, pipeline_run_id,
+            verdict=registry.BASELINE_SERVED)
     return decision
 
 
 def _record(wh, family, as_of, challenger: ModelRef, champion: ModelRef | None, policy: Policy,
-            evaluation: Evaluation, decision: Decision, pipeline_run_id: str) -> None:
-    verdict = registry.PROMOTED if decision.promote else "rejected"
+            evaluation: Evaluation, decision: Decision, pipeline_run_id: str, verdict: str | None = None) -> None:
+    verdict = verdict or (registry.PROMOTED if decision.promote else "rejected")
     registry.tag_version(challenger, {
         registry.DECISION_TAG: verdict,
         registry.DECISION_REASON_TAG: decision.reason[:4000],
@@ -171,7 +192,8 @@ def _record(wh, family, as_of, challenger: ModelRef, champion: ModelRef | None, 
         "reason": decision.reason,
         "holdout": evaluation.holdout,
         "metrics": json.dumps({"challenger": evaluation.challenger, "champion": evaluation.champion,
-                               "baseline": evaluation.baseline, "pairwise": evaluation.pairwise}, default=float),
+                               "baseline": evaluation.baseline, "baseline_name": evaluation.baseline_name,
+                               "pairwise": evaluation.pairwise}, default=float),
         "run_id": challenger.run_id,
         "pipeline_run_id": pipeline_run_id,
         "as_of_date": as_of,

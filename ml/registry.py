@@ -18,6 +18,9 @@ CANDIDATE_TAG = "valueflow.candidate"
 FAMILY_TAG = "valueflow.family"
 AS_OF_TAG = "valueflow.as_of_date"
 PROMOTED = "promoted"
+BASELINE_SERVED = "baseline_served"
+BASELINE_ROLE = "baseline"
+BASELINE_KIND_PREFIX = "baseline:"
 
 
 def _client():
@@ -43,6 +46,25 @@ def register_challenger(model_uri: str, name: str, run_id: str, description: str
     return ModelRef(name=name, version=str(version.version), run_id=run_id)
 
 
+def register_baseline(model_uri: str, name: str, run_id: str, baseline: str, description: str = "") -> ModelRef:
+    """Register a logged baseline as a new version of `name` (no alias moves; promotion decides)."""
+    import mlflow
+
+    from ml import tracking
+
+    tracking.configure()
+    kind = f"{BASELINE_KIND_PREFIX}{baseline}"
+    version = mlflow.register_model(model_uri, name, tags={ROLE_TAG: BASELINE_ROLE, KIND_TAG: kind})
+    if description:
+        _client().update_model_version(name, version.version, description=description)
+    return ModelRef(name=name, version=str(version.version), run_id=run_id, kind=kind)
+
+
+def _ref(name: str, version) -> ModelRef:
+    return ModelRef(name=name, version=str(version.version), run_id=version.run_id,
+                    kind=(version.tags or {}).get(KIND_TAG, ""))
+
+
 def get_alias(name: str, alias: str) -> ModelRef | None:
     from mlflow.exceptions import MlflowException
 
@@ -51,7 +73,7 @@ def get_alias(name: str, alias: str) -> ModelRef | None:
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
-    return ModelRef(name=name, version=str(version.version), run_id=version.run_id)
+    return _ref(name, version)
 
 
 def set_alias(ref: ModelRef, alias: str) -> None:
@@ -67,8 +89,7 @@ def tag_version(ref: ModelRef, tags: dict[str, str], description: str | None = N
 
 
 def get_version(name: str, version: str) -> ModelRef:
-    found = _client().get_model_version(name, version)
-    return ModelRef(name=name, version=str(found.version), run_id=found.run_id)
+    return _ref(name, _client().get_model_version(name, version))
 
 
 
@@ -91,8 +112,8 @@ def champion_at(name: str, as_of: str) -> ModelRef | None:
     if chosen_on is None or chosen_on <= as_of:
         return champion
     earlier = [v for v in _client().search_model_versions(f"name = '{name}'")
-               if v.tags.get(DECISION_TAG) == PROMOTED and v.tags.get(DECIDED_AS_OF_TAG, "9999") <= as_of]
+               if v.tags.get(DECISION_TAG) in (PROMOTED, BASELINE_SERVED) and v.tags.get(DECIDED_AS_OF_TAG, "9999") <= as_of]
     if not earlier:
         return None
     best = max(earlier, key=lambda v: (v.tags[DECIDED_AS_OF_TAG], int(v.version)))
-    return ModelRef(name=name, version=str(best.version), run_id=best.run_id)
+    return _ref(name, best)

@@ -22,6 +22,9 @@ class ModelRef:
     name: str
     version: str
     run_id: str
+    # which candidate produced it (`valueflow.kind`: cnn, bgnbd, rfm, ...); baselines are
+    # "baseline:<name>", so a mart row says whether a learned model or a simple rule wrote it
+    kind: str = ""
 
     @property
     def uri(self) -> str:
@@ -41,6 +44,9 @@ class Evaluation:
     champion: dict[str, float] | None = None
     pairwise: dict[str, float] = field(default_factory=dict)
     holdout: str = ""  # what the holdout was, in words, for the promotion record
+    # which of the family's baselines `baseline` holds (the best of them on this holdout); the one a
+    # family registers and serves when no learned challenger beats it
+    baseline_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,3 +58,7 @@ class ModelFamily:
     evaluate: Callable[[Warehouse, dt.date, ModelRef, ModelRef | None], Evaluation]
     score: Callable[[Warehouse, dt.date, ModelRef], int]
     description: str = ""
+    # Registers the named baseline, fitted on the history before the as-of date, as a version of the
+    # family's model (a pyfunc with the family's signature), so it can serve when nothing learnt
+    # beats it. None: the family's challenger already competes against its baselines in `train`.
+    register_baseline: Callable[[Warehouse, dt.date, str], ModelRef] | None = None
