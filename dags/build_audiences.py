@@ -41,17 +41,13 @@ def build_audiences():
     @task(outlets=[MARKETING_AUDIENCES])
     def build_marketing_audiences() -> dict:
         from airflow.sdk import get_current_context
-        from airflow.sdk.exceptions import AirflowFailException
 
         from ml import orchestration
         from ml.audiences import build as audiences
-        from ml.audiences.rules import AudienceConfigError
 
         context = get_current_context()
-        try:
+        with orchestration.fail_fast():  # a bad config (AudienceConfigError) will not mend itself on retry
             built = audiences.run_build_audiences(orchestration.context_as_of(context), context["run_id"])
-        except AudienceConfigError as error:  # a bad config will not mend itself on retry
-            raise AirflowFailException(str(error)) from error
         context["outlet_events"][MARKETING_AUDIENCES].extra = {"as_of": built["as_of"]}
         return built
 

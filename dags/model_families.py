@@ -46,13 +46,15 @@ def make_train_dag(name: str):
 
             from ml import orchestration
 
-            return orchestration.build_family_features(name, orchestration.context_as_of(get_current_context()))
+            with orchestration.fail_fast():
+                return orchestration.build_family_features(name, orchestration.context_as_of(get_current_context()))
 
         @task(task_id=f"train_{name}")
         def train(built: dict) -> dict:
             from ml import orchestration
 
-            return orchestration.train_family(name, built["as_of"])
+            with orchestration.fail_fast():
+                return orchestration.train_family(name, built["as_of"])
 
         @task(task_id=f"promote_{name}", outlets=[model_asset(name)])
         def promote(trained: dict) -> dict:
@@ -61,7 +63,8 @@ def make_train_dag(name: str):
             from ml import orchestration
 
             context = get_current_context()
-            decided = orchestration.promote_family(name, trained["as_of"], context["run_id"])
+            with orchestration.fail_fast():
+                decided = orchestration.promote_family(name, trained["as_of"], context["run_id"])
             context["outlet_events"][model_asset(name)].extra = {
                 "as_of": decided["as_of"], "promoted": decided["promoted"],
                 "champion_version": decided["champion_version"]}
@@ -85,7 +88,8 @@ def make_score_dag(name: str, mart: str):
 
             context = get_current_context()
             try:
-                scored = orchestration.score_family(name, orchestration.context_as_of(context))
+                with orchestration.fail_fast():
+                    scored = orchestration.score_family(name, orchestration.context_as_of(context))
             except orchestration.NoChampion as reason:  # not a failure: the policy kept every challenger out
                 raise AirflowSkipException(str(reason)) from reason
             context["outlet_events"][mart_asset(mart)].extra = {"as_of": scored["as_of"],

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,26 @@ STALE_EXPORT_DAYS = 14
 
 class NoChampion(LookupError):
     """A family has no champion yet: no challenger has won by its policy, so there is nothing to score with."""
+
+
+# What the same input raises again on every retry: bad data, a bad setting, a model that cannot be
+# fitted on this history. Connection, lock and I/O errors (psycopg, duckdb, MLflow, OSError) are
+# none of these, so they keep their retries.
+PERMANENT_ERRORS = (ValueError, LookupError, TypeError, ArithmeticError)
+
+
+@contextmanager
+def fail_fast() -> Iterator[None]:
+    """Inside an Airflow task: an error a retry cannot mend fails the task at once (no retries,
+    two minutes apart, of the same failure), with its type and message; NoChampion passes through."""
+    try:
+        yield
+    except NoChampion:
+        raise
+    except PERMANENT_ERRORS as error:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(error).__name__}: {error}") from error
 
 
 def parse_date(value: str | dt.date | None) -> dt.date | None:

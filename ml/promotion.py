@@ -97,6 +97,8 @@ class Decision:
     challenger_value: float
     reference_value: float  # the champion's value, or the baseline's with no champion
     reference: str  # "champion" or "baseline"
+    # kept out of `champion` only because a newer champion exists: it serves its own (earlier) date
+    backfill: bool = False
 
 
 def decide(policy: Policy, evaluation: Evaluation) -> Decision:
@@ -127,8 +129,9 @@ def keep_newer_champion(decision: Decision, champion: ModelRef | None, as_of: dt
     if chosen_on is None or chosen_on <= as_of.isoformat():
         return decision
     return Decision(False, f"trained for {as_of.isoformat()}, before the champion's date {chosen_on} (a backfill): "
-                           f"kept out, though by the policy it {decision.reason}",
-                    decision.challenger_value, decision.reference_value, decision.reference)
+                           f"kept out of the champion alias but serves {as_of.isoformat()}, since by the policy it "
+                           f"{decision.reason}",
+                    decision.challenger_value, decision.reference_value, decision.reference, backfill=True)
 
 
 def promote_challenger(wh: Warehouse, family: ModelFamily, as_of: dt.date, pipeline_run_id: str = "") -> Decision:
@@ -146,24 +149,28 @@ def promote_challenger(wh: Warehouse, family: ModelFamily, as_of: dt.date, pipel
         registry.set_alias(challenger, registry.CHAMPION)
         if champion is not None:
             registry.set_alias(champion, registry.PREVIOUS_CHAMPION)
-    _record(wh, family, as_of, challenger, champion, policy, evaluation, decision, pipeline_run_id)
-    if not decision.promote and champion is None:
-        return serve_best_baseline(wh, family, as_of, policy, evaluation, decision, pipeline_run_id)
+    _record(wh, family, as_of, challenger, champion, policy, evaluation, decision, pipeline_run_id,
+            verdict=registry.BACKFILL_PROMOTED if decision.backfill else None)
+    if not decision.promote and not decision.backfill and registry.champion_at(family.name, as_of.isoformat()) is None:
+        return serve_best_baseline(wh, family, as_of, policy, evaluation, decision, pipeline_run_id,
+                                   move_champion=champion is None)
     return decision
 
 
 def serve_best_baseline(wh: Warehouse, family: ModelFamily, as_of: dt.date, policy: Policy, evaluation: Evaluation,
-                        rejected: Decision, pipeline_run_id: str) -> Decision:
-    """Nothing learnt beat the best baseline and nothing serves yet: register that baseline and make
-    it the champion, so the shop still gets its mart, and the next challenger must beat it."""
+                        rejected: Decision, pipeline_run_id: str, move_champion: bool = True) -> Decision:
+    """Nothing learnt beat the best baseline and nothing serves this date: register that baseline,
+    so the shop still gets its mart. It becomes the champion (the next challenger must beat it)
+    unless a newer champion exists, in which case it serves only this earlier date (a backfill)."""
     if family.register_baseline is None or not evaluation.baseline_name:
         return rejected
     baseline = family.register_baseline(wh, as_of, evaluation.baseline_name)
-    registry.set_alias(baseline, registry.CHAMPION)
+    if move_champion:
+        registry.set_alias(baseline, registry.CHAMPION)
     reason = (f"no learned challenger beat the best baseline, so {evaluation.baseline_name} serves until one does "
               f"({rejected.reason})")
-    decision = Decision(True, reason, evaluation.baseline[policy.metric], evaluation.baseline[policy.metric],
-                        "baseline")
+    decision = Decision(move_champion, reason, evaluation.baseline[policy.metric],
+                        evaluation.baseline[policy.metric], "baseline", backfill=not move_champion)
     served = Evaluation(challenger=evaluation.baseline, baseline=evaluation.baseline, holdout=evaluation.holdout,
                         baseline_name=evaluation.baseline_name)
     _record(wh, family, as_of, baseline, None, policy, served, decision, pipeline_run_id,

@@ -19,6 +19,8 @@ FAMILY_TAG = "valueflow.family"
 AS_OF_TAG = "valueflow.as_of_date"
 PROMOTED = "promoted"
 BASELINE_SERVED = "baseline_served"
+BACKFILL_PROMOTED = "promoted_for_backfill"  # beat the policy for an earlier date than the champion's
+SERVING_DECISIONS = (PROMOTED, BASELINE_SERVED, BACKFILL_PROMOTED)
 BASELINE_ROLE = "baseline"
 BASELINE_KIND_PREFIX = "baseline:"
 
@@ -93,6 +95,14 @@ def get_version(name: str, version: str) -> ModelRef:
 
 
 
+def parent_run_params(ref: ModelRef) -> dict[str, str]:
+    """The params of the training run a version was chosen in (its `valueflow.parent_run_id` tag);
+    families record there what was trained beside the winner (e.g. the baselines' run ids)."""
+    client = _client()
+    parent = client.get_model_version(ref.name, ref.version).tags.get(PARENT_RUN_TAG)
+    return dict(client.get_run(parent).data.params) if parent else {}
+
+
 def decided_as_of(ref: ModelRef) -> str | None:
     """The as-of date (YYYY-MM-DD) at which this version was judged against the champion, if it was."""
     return _client().get_model_version(ref.name, ref.version).tags.get(DECIDED_AS_OF_TAG)
@@ -112,7 +122,7 @@ def champion_at(name: str, as_of: str) -> ModelRef | None:
     if chosen_on is None or chosen_on <= as_of:
         return champion
     earlier = [v for v in _client().search_model_versions(f"name = '{name}'")
-               if v.tags.get(DECISION_TAG) in (PROMOTED, BASELINE_SERVED) and v.tags.get(DECIDED_AS_OF_TAG, "9999") <= as_of]
+               if v.tags.get(DECISION_TAG) in SERVING_DECISIONS and v.tags.get(DECIDED_AS_OF_TAG, "9999") <= as_of]
     if not earlier:
         return None
     best = max(earlier, key=lambda v: (v.tags[DECIDED_AS_OF_TAG], int(v.version)))

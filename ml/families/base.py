@@ -24,7 +24,7 @@ class ModelRef:
     run_id: str
     # which candidate produced it (`valueflow.kind`: cnn, bgnbd, rfm, ...); baselines are
     # "baseline:<name>", so a mart row says whether a learned model or a simple rule wrote it
-    kind: str = ""
+    kind: str = field(default="", compare=False)  # a tag of the version, not part of its identity
 
     @property
     def uri(self) -> str:

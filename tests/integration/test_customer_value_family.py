@@ -55,7 +55,7 @@ def test_customer_value_family_end_to_end(loaded_warehouse, small_shop_as_of, ml
         f"AND invoice_ts < {sql_literal(as_of)} AND {merchandise_predicate()}")
     assert rows == len(mart) == with_history and mart["customer_id"].is_unique
     assert set(mart.columns) >= {"customer_id", "expected_orders_90d", "p_alive", "predicted_clv_365d", "value_tier",
-                                 "historical_value", "as_of_date", "model_name", "model_version", "run_id", "scored_at"}
+                                 "historical_value", "as_of_date", "model_name", "model_version", "run_id", "model_kind", "scored_at"}
     assert (mart["model_version"] == ref.version).all() and (mart["run_id"] == ref.run_id).all()
     assert mart["p_alive"].between(0, 1).all() and (mart["predicted_clv_365d"] >= 0).all()
     # Tiers are monotone in predicted value and close to their configured shares.

@@ -19,7 +19,8 @@ after its origin. Modules in pipeline order:
 * `metrics`     ROC/PR AUC and its standard error, log loss, Brier, top-decile lift, plots, recency baseline
 * `selection`   the simplest kind within one standard error of the best validation AUC
 * `train`       the kinds as nested MLflow runs, the winner registered as challenger
-* `evaluate`    challenger, champion and recency on the fresh holdout
+* `baselines`   recency, frequency and BG/NBD: stacked inputs of the learned kinds, and baselines
+* `evaluate`    challenger, champion and the best baseline on the fresh holdout; `register_baseline`
 * `score`       every active customer, in chunks, into the mart
 * `pyfunc`      the fitted model logged as an MLflow pyfunc (folder artifact, no pickled Keras)
 * `outcomes`    the mart for D against who bought in [D, D + 30), beside recency, frequency and BG/NBD
@@ -31,6 +32,7 @@ from ml.families.propensity.config import NAME
 
 FAMILY = ModelFamily(name=NAME, mart=catalog.USER_PROPENSITY, build_features=features.build_features,
                      train=train.train, evaluate=evaluate.evaluate, score=score.score,
+                     register_baseline=evaluate.register_baseline,
                      description="30-day purchase propensity and churn risk (logistic vs LightGBM vs CNN)")
 
 __all__ = ["FAMILY"]

@@ -1,11 +1,16 @@
 """Train: the three kinds of `model.KINDS` compete on the same examples; one is registered as challenger.
 
 A regularised logistic regression on the static (aggregate) features, LightGBM on the same features,
-and a Keras Conv1D network over each customer's weekly activity sequence fused with them. Each is
+and a Keras Conv1D network over each customer's weekly activity sequence fused with them; all three
+also take BG/NBD's P(alive) and expected orders, fitted on the fitting customers (stacking). Each is
 fitted on the older training origins, early-stopped and calibrated on the newest (validation) origin,
 and logged as a nested run of one parent run with its validation and holdout metrics and its pyfunc.
 The registered version is the kind `selection.choose` picks on validation; the holdout only judges.
 Champion and challenger may differ in kind.
+
+The baselines (`baselines.BASELINE_KINDS`: recency, frequency, BG/NBD) are calibrated on the same
+validation split and logged as nested runs too, so `evaluate` can judge the challenger against the
+best of them and `register_baseline` can serve that one when nothing learnt beats it.
 """
 from __future__ import annotations
 
@@ -19,11 +24,12 @@ import numpy as np
 from ml import registry, tracking
 from ml.families.base import ModelRef
 from ml.families.propensity import features
+from ml.families.propensity.baselines import BASELINE_KINDS, fit_bgnbd_inputs
 from ml.families.propensity.config import NAME, PropensityConfig, load
 from ml.families.propensity.dataset import Examples, split_by_origin
 from ml.families.propensity.inputs import STATIC_FEATURES
 from ml.families.propensity.labels import HORIZON_DAYS, plan_origins
-from ml.families.propensity.metrics import plot_calibration, plot_roc, score_probabilities, score_recency_baseline
+from ml.families.propensity.metrics import plot_calibration, plot_roc, score_probabilities
 from ml.families.propensity.model import KINDS, train_propensity_model
 from ml.families.propensity.selection import SELECTION_METRIC, choose, selection_tolerance
 from ml.warehouse import Warehouse
@@ -55,20 +61,22 @@ def _run_params(wh: Warehouse, as_of: dt.date, config: PropensityConfig, fit: Ex
 
 
 def _fit_candidate(kind: str, as_of: dt.date, config: PropensityConfig, fit: Examples, val: Examples,
-                   holdout: Examples) -> dict:
+                   holdout: Examples, bgnbd: dict | None) -> dict:
     """One kind fitted, measured and logged as a nested run: its model, run id, metrics and ModelInfo."""
     import mlflow
 
     from ml.families.propensity.pyfunc import PIP_REQUIREMENTS, log_propensity_pyfunc
 
-    with tracking.start_run(NAME, as_of, run_name=f"{kind}-{as_of}", tags={registry.KIND_TAG: kind},
+    tag = f"{registry.BASELINE_KIND_PREFIX}{kind}" if kind in BASELINE_KINDS else kind
+    with tracking.start_run(NAME, as_of, run_name=f"{kind}-{as_of}", tags={registry.KIND_TAG: tag},
                             nested=True) as child:
-        model = train_propensity_model(kind, fit, val, config)
+        model = train_propensity_model(kind, fit, val, config, bgnbd=bgnbd)
         result = {"model": model, "run_id": child.info.run_id,
                   "validation": score_probabilities(val.labels, model.predict_proba(val.inputs)),
                   "holdout_p": model.predict_proba(holdout.inputs)}
         result["holdout"] = score_probabilities(holdout.labels, result["holdout_p"])
-        mlflow.log_params({"kind": kind, **model.info, "calibration_slope": round(model.calibrator.slope, 4)})
+        mlflow.log_params({"kind": kind, **model.info, "calibration_slope": round(model.calibrator.slope, 4),
+                           **({f"bgnbd_{k}": round(v, 6) for k, v in bgnbd.items()} if bgnbd else {})})
         for split in _SPLITS:
             mlflow.log_metrics(_defined(result[split], f"{split}_"))
         result["info"] = log_propensity_pyfunc(model, holdout.inputs.head(5))
@@ -107,13 +115,16 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     # the stacked examples go once split: one copy in memory, not two
     fit, val = split_by_origin(features.read_training(wh, as_of, config), config.seed, config.validation_share)
     holdout = features.read_holdout(wh, as_of, config)
-    baseline = {"validation": score_recency_baseline(val.labels, val.inputs["recency_days"]),
-                "holdout": score_recency_baseline(holdout.labels, holdout.inputs["recency_days"])}
+    bgnbd = fit_bgnbd_inputs(fit.inputs, config.seed)
     with tracking.start_run(NAME, as_of, run_name=f"{'-vs-'.join(KINDS)}-{as_of}") as parent:
         mlflow.log_params(_run_params(wh, as_of, config, fit, val, holdout))
-        for split, metrics in baseline.items():
-            mlflow.log_metrics(_defined(metrics, f"baseline_recency_{split}_"))
-        candidates = {kind: _fit_candidate(kind, as_of, config, fit, val, holdout) for kind in KINDS}
+        mlflow.log_param("stacked_bgnbd", bgnbd is not None)
+        candidates = {kind: _fit_candidate(kind, as_of, config, fit, val, holdout, bgnbd) for kind in KINDS}
+        baselines = {kind: _fit_candidate(kind, as_of, config, fit, val, holdout, bgnbd) for kind in BASELINE_KINDS}
+        mlflow.log_params({f"baseline_{kind}_run_id": b["run_id"] for kind, b in baselines.items()})
+        for kind, result in baselines.items():
+            for split in _SPLITS:
+                mlflow.log_metrics(_defined(result[split], f"baseline_{kind}_{split}_"))
         winner = choose(candidates)
         _log_choice(holdout, candidates, winner)
         chosen = candidates[winner]
