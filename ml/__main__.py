@@ -15,15 +15,26 @@ def _generate(args) -> int:
     return 0
 
 
-def _run(args) -> int:
-    from ml import pipeline, summary
+def _in_workspace(args):
+    """The block runs against `--workspace` (its own warehouse, MLflow store and Airflow home), else var/."""
+    import contextlib
 
-    status = pipeline.run_pipeline(args.source, args.as_of)
-    if status != 0:
-        print(f"\nThe pipeline stopped (exit {status}); see the task log above. "
-              "Previous tables and champions are unchanged.", file=sys.stderr)
-        return status
-    print(summary.summary())
+    from ml import settings
+
+    return settings.workspace(Path(args.workspace).resolve()) if args.workspace else contextlib.nullcontext()
+
+
+def _run(args) -> int:
+    from ml import pipeline, settings, summary
+
+    with _in_workspace(args):
+        status = pipeline.run_pipeline(args.source, args.as_of)
+        if status != 0:
+            print(f"\nThe pipeline stopped (exit {status}); see the task log above. A failed DAG leaves its "
+                  "own marts and champions as they were; the DAGs before it kept what they wrote.", file=sys.stderr)
+            return status
+        print(summary.summary())
+        print(f"workspace: {settings.state_dir()}")
     return 0
 
 
@@ -55,7 +66,8 @@ def _rollback(args) -> int:
 def _status(args) -> int:
     from ml import summary
 
-    print(summary.summary())
+    with _in_workspace(args):
+        print(summary.summary())
     return 0
 
 
@@ -129,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the DAGs under Airflow on an export (CSV/XLSX or shop folder)")
     run.add_argument("--source", required=True)
     run.add_argument("--as-of", dest="as_of", default=None, help="YYYY-MM-DD (default: day after the last order)")
+    run.add_argument("--workspace", default=None,
+                     help="keep this shop's warehouse, MLflow store and Airflow home here (default: var/)")
     run.set_defaults(func=_run)
     demo = commands.add_parser("demo", help="generate a shop and run the whole pipeline on it")
     demo.add_argument("--customers", type=int, default=2000)
@@ -141,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     rollback.add_argument("--reason", default="manual rollback")
     rollback.set_defaults(func=_rollback)
     status = commands.add_parser("status", help="print where everything is, marts and champions")
+    status.add_argument("--workspace", default=None, help="the workspace `run --workspace` used (default: var/)")
     status.set_defaults(func=_status)
     evaluate = commands.add_parser("evaluate", help="run the pipeline on the history before --as-of, then score "
                                    "every mart on what happened after it, beside the simple baselines")

@@ -8,19 +8,16 @@ shop: model vs best baseline, as a ratio).
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import importlib
 import json
 import logging
-import os
 import tempfile
 import traceback
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ml import catalog, ingest, pipeline
+from ml import catalog, ingest, pipeline, settings
 from ml.families import FAMILY_MARTS
 from ml.outcomes import Outcome, data_end, mart_partition
 from ml.sql import sql_literal
@@ -56,27 +53,6 @@ class ShopReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-@contextlib.contextmanager
-def workspace_environment(home: Path) -> Iterator[None]:
-    """Point the warehouse, MLflow and Airflow at `home` for the block (and the pipeline it starts)."""
-    home.mkdir(parents=True, exist_ok=True)
-    values = {"VALUEFLOW_HOME": str(home), "AIRFLOW_CONN_WAREHOUSE": f"duckdb:///{home / 'warehouse.duckdb'}",
-              "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-              "MLFLOW_ARTIFACT_ROOT": (home / "mlartifacts").as_uri(), "AIRFLOW_HOME": str(home / "airflow"),
-              "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'airflow.db'}",
-              "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "airflow" / "logs")}
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def load_truth(source: Path, url: str) -> None:
@@ -153,7 +129,7 @@ def evaluate_source(source: Path, as_of: dt.date, shop: str | None = None,
     with connect(truth_url) as truth:
         lines = write_history(truth, as_of, history)
         export_end = data_end(truth)
-    with workspace_environment(workspace / "var"):
+    with settings.workspace(workspace / "var"):
         status = pipeline.run_pipeline(str(history), as_of.isoformat(), keep_going=True)
         with connect() as wh, connect(truth_url) as truth:
             families = measure_families(wh, truth, as_of)

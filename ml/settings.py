@@ -8,7 +8,9 @@ Secrets and deployment choices come from the environment:
 """
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -62,3 +64,25 @@ def family_config_path(family: str) -> Path:
 
 
 EXPERIMENT_PREFIX = os.environ.get("VALUEFLOW_EXPERIMENT_PREFIX", "valueflow")
+
+
+@contextlib.contextmanager
+def workspace(home: Path) -> Iterator[None]:
+    """Point the warehouse, MLflow and Airflow at `home` for the block (and the pipeline it starts):
+    one shop's state kept apart from another's."""
+    home.mkdir(parents=True, exist_ok=True)
+    values = {"VALUEFLOW_HOME": str(home), "AIRFLOW_CONN_WAREHOUSE": f"duckdb:///{home / 'warehouse.duckdb'}",
+              "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+              "MLFLOW_ARTIFACT_ROOT": (home / "mlartifacts").as_uri(), "AIRFLOW_HOME": str(home / "airflow"),
+              "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'airflow.db'}",
+              "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "airflow" / "logs")}
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

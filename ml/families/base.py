@@ -60,5 +60,5 @@ class ModelFamily:
     description: str = ""
     # Registers the named baseline, fitted on the history before the as-of date, as a version of the
     # family's model (a pyfunc with the family's signature), so it can serve when nothing learnt
-    # beats it. None: the family's challenger already competes against its baselines in `train`.
+    # beats it. None: the family has no baseline it can serve.
     register_baseline: Callable[[Warehouse, dt.date, str], ModelRef] | None = None

@@ -160,3 +160,32 @@ def test_recommendation_chunks_cover_everyone_with_fallback():
     assert out["rank"].dtype == np.int64 and out["score"].dtype == np.float64
     empty = list(recommendation_chunks(recommender, [], ["a"], overall, None, None, chunk=config.score_chunk_customers))
     assert len(empty) == 1 and empty[0].empty
+
+
+def test_the_best_simple_baseline_serves_when_the_challenger_is_refused(loaded_warehouse, mlflow_store,
+                                                                        small_shop_as_of, tmp_path, monkeypatch):
+    """A margin over the baseline no list can reach refuses every challenger: the holdout's best simple
+    baseline (popularity, recent popularity or repeat purchase) is registered and fills the mart."""
+    import shutil
+
+    import yaml
+
+    config_dir = tmp_path / "config"
+    shutil.copytree("config", config_dir)
+    path = config_dir / "policies" / "recommender.yaml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "baseline_min_gain": 1.0}))
+    monkeypatch.setenv("VALUEFLOW_CONFIG_DIR", str(config_dir))
+
+    wh, as_of = loaded_warehouse, small_shop_as_of
+    family = load_family("recommender")
+    family.build_features(wh, as_of)
+    challenger = family.train(wh, as_of)
+    evaluation = family.evaluate(wh, as_of, challenger, None)
+    assert evaluation.baseline_name in {"popularity", "recent_popularity", "repeat_purchase"}
+    decision = promotion.promote_challenger(wh, family, as_of, "test")
+    assert decision.promote and f"{evaluation.baseline_name} serves" in decision.reason
+    champion = registry.get_alias("recommender", registry.CHAMPION)
+    assert champion.version != challenger.version and champion.kind == f"baseline:{evaluation.baseline_name}"
+    written = family.score(wh, as_of, champion)
+    mart = _mart(wh, as_of)
+    assert written == len(mart) > 0 and set(mart["model_kind"]) == {champion.kind}

@@ -83,3 +83,33 @@ def test_a_dead_tracking_server_stops_training_with_a_clear_message_and_writes_n
         orchestration.score_family("segmentation", None)
     assert not loaded_warehouse.table_exists("marts.user_segments")
     assert not loaded_warehouse.table_exists("ops.model_promotions")
+
+
+def test_rfm_segments_serve_when_kmeans_does_not_beat_them(loaded_warehouse, mlflow_store, small_shop_as_of,
+                                                            family, tmp_path, monkeypatch):
+    """K-means held to a margin it cannot reach: the RFM terciles are registered and made champion,
+    and every active customer still gets a segment, the lineage naming the baseline."""
+    import shutil
+
+    import yaml
+
+    config = tmp_path / "config"
+    shutil.copytree("config", config)
+    path = config / "policies" / "segmentation.yaml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "baseline_min_gain": 10.0}))
+    monkeypatch.setenv("VALUEFLOW_CONFIG_DIR", str(config))
+
+    wh, as_of = loaded_warehouse, small_shop_as_of.isoformat()
+    trained = orchestration.train_family("segmentation", as_of)
+    decision = orchestration.promote_family("segmentation", as_of, "test-run")
+    assert decision["promoted"] and "rfm serves until one does" in decision["reason"]
+    champion = registry.get_alias("segmentation", registry.CHAMPION)
+    assert champion.version != trained["version"] and champion.kind == "baseline:rfm"
+    scored = orchestration.score_family("segmentation", as_of)
+    mart = wh.query("SELECT * FROM marts.user_segments")
+    active = wh.row_count(features.USER_FEATURES, f"as_of_date = DATE '{as_of}' AND is_active")
+    assert scored["rows"] == len(mart) == active
+    assert set(mart["model_kind"]) == {"baseline:rfm"} and set(mart["segment_id"]) <= {0, 1, 2, 3}
+    assert set(mart["segment_name"]) <= {"lapsed", "occasional", "loyal regulars", "high-value loyal"}
+    recorded = wh.query("SELECT decision FROM ops.model_promotions ORDER BY decided_at")["decision"].tolist()
+    assert recorded == ["rejected", "baseline_served"]

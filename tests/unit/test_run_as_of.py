@@ -56,3 +56,46 @@ def test_the_conf_wins_over_the_events():
 def test_a_malformed_as_of_in_an_event_is_an_error_naming_it():
     with pytest.raises(ValueError, match="as_of must be YYYY-MM-DD, got '12/10/2025'"):
         orchestration.as_of_from_events({"features": events({"as_of": "12/10/2025"})})
+
+
+def _run_dags_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_dags", "tools/run_dags.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_dag_after_ingest_gets_the_ingest_as_of_unless_its_conf_names_one(capsys):
+    run_dags = _run_dags_module()
+    confs = {"ingest_orders": {"source": "x", "as_of": None}, "train_segmentation": {"as_of": None},
+             "score_segmentation": {"as_of": "2011-06-01"}}
+    run_dags.pin_as_of(confs, ["ingest_orders", "train_segmentation", "score_segmentation", "build_audiences"],
+                       "2011-09-01")
+    assert confs["train_segmentation"]["as_of"] == "2011-09-01"
+    assert confs["score_segmentation"]["as_of"] == "2011-06-01"  # asked for by name: kept
+    assert confs["build_audiences"]["as_of"] == "2011-09-01"
+    assert confs["ingest_orders"]["as_of"] is None
+    assert "as-of date of this run: 2011-09-01" in capsys.readouterr().out
+
+
+def test_errors_a_retry_cannot_mend_fail_the_task_at_once_and_transient_ones_keep_their_retries():
+    import duckdb
+    import pytest
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ml import orchestration
+
+    for permanent in (ValueError("no active customer as of 2025-12-01"), KeyError("recency_days"),
+                      ZeroDivisionError("division by zero")):
+        with pytest.raises(AirflowFailException, match=type(permanent).__name__):
+            with orchestration.fail_fast():
+                raise permanent
+    for transient in (OSError("disk"), duckdb.IOException("Could not set lock on file"), ConnectionError("mlflow")):
+        with pytest.raises(type(transient)):
+            with orchestration.fail_fast():
+                raise transient
+    with pytest.raises(orchestration.NoChampion):  # the score DAG skips on it: not a failure
+        with orchestration.fail_fast():
+            raise orchestration.NoChampion("no champion yet")

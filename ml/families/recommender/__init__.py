@@ -14,7 +14,7 @@ from ml.families.recommender.config import NAME
 
 FAMILY = ModelFamily(
     name=NAME, mart=catalog.USER_RECOMMENDATIONS, build_features=features.build_features, train=train.train,
-    evaluate=evaluate.evaluate, score=score.score,
+    evaluate=evaluate.evaluate, score=score.score, register_baseline=train.register_baseline,
     description="Top-N products per active customer by implicit-feedback ALS or the best baseline.")
 
 __all__ = ["FAMILY", "NAME"]

@@ -184,8 +184,13 @@ def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: Mode
     if champion is not None:
         models["champion"] = load_predictor(champion.uri)
     metrics, pairwise = evaluate_recommenders(models, split, config)
-    baseline = evaluate_model(fit_model("popularity", split.train, config), split, config)
+    # The rules an analyst writes in SQL; item cosine is a learnt candidate of `train`, not one of them.
+    simple = {kind: evaluate_model(fit_model(kind, split.train, config), split, config)
+              for kind in ("popularity", "recent_popularity", "repeat_purchase")}
+    metric = f"ndcg_at_{config.top_n}"
+    best = max(simple, key=lambda kind: simple[kind][metric])
     holdout = (f"purchases in [{split.cutoff}, {as_of}) by {holdout_customers} customers with history before "
-               f"{split.cutoff}; every model refitted on that history")
-    return Evaluation(challenger=metrics["challenger"], champion=metrics.get("champion"), baseline=baseline,
-                      pairwise=pairwise, holdout=holdout)
+               f"{split.cutoff}; every model refitted on that history; best baseline {best} ("
+               + ", ".join(f"{kind} {m[metric]:.4f}" for kind, m in simple.items()) + ")")
+    return Evaluation(challenger=metrics["challenger"], champion=metrics.get("champion"), baseline=simple[best],
+                      pairwise=pairwise, holdout=holdout, baseline_name=best)

@@ -115,7 +115,10 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     metric = f"ndcg_at_{config.top_n}"
     description = (f"{outcome.winner} as of {as_of}: test {metric} {outcome.results[outcome.winner][metric]:.4f} "
                    f"(global popularity {outcome.results['popularity'][metric]:.4f})")
-    return registry.register_challenger(model_uri, NAME, run.info.run_id, description)
+    ref = registry.register_challenger(model_uri, NAME, run.info.run_id, description)
+    simple = outcome.winner in ("popularity", "recent_popularity", "repeat_purchase")  # rules, nothing learnt
+    registry.tag_version(ref, {registry.KIND_TAG: f"{registry.BASELINE_KIND_PREFIX if simple else ''}{outcome.winner}"})
+    return ref
 
 
 def _log_outcome(outcome: TrainingOutcome, config: RecommenderConfig, as_of: dt.date) -> str:
@@ -143,3 +146,21 @@ def _log_outcome(outcome: TrainingOutcome, config: RecommenderConfig, as_of: dt.
     mlflow.log_table(outcome.trials, artifact_file="als_validation_trials.json")
     mlflow.log_dict(outcome.results, "test_split_metrics.json")
     return log_recommender(outcome.recommender)
+
+
+def register_baseline(wh: Warehouse, as_of: dt.date, name: str) -> ModelRef:
+    """Fit the baseline `name` on all history before D, log it and register it as a version."""
+    import mlflow
+
+    from ml import registry, tracking
+    from ml.families.recommender.pyfunc import log_recommender
+
+    config = family_config.load()
+    matrix, allowed = training_data(wh, as_of, config).final()
+    recommender = Recommender.fit(name, matrix, allowed, config, as_of, None)
+    kind = f"{registry.BASELINE_KIND_PREFIX}{name}"
+    with tracking.start_run(NAME, as_of, run_name=f"{name}-{as_of}", tags={registry.KIND_TAG: kind}) as run:
+        mlflow.log_params({"kind": name, "n_users": matrix.shape[0], "n_items": matrix.shape[1]})
+        model_uri = log_recommender(recommender)
+    return registry.register_baseline(model_uri, NAME, run.info.run_id, name,
+                                      f"{name} as of {as_of}: served because no learnt recommender beat it")

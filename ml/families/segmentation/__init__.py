@@ -2,7 +2,7 @@
 
 Modules in pipeline order: `config` (SegmentationConfig), `features` (the columns read from the
 shared features.user_features, the stable id-hash holdout), `kmeans` (transform, pipeline, choice
-of k, profiles and names), `rfm` (the naive baseline), `train`, `pyfunc` (the predictor MLflow
+of k, profiles and names), `rfm` (the naive baseline, served when K-means does not beat it), `train`, `pyfunc` (the predictor MLflow
 stores), `metrics` and `evaluate` (holdout metrics in one common space), `score`.
 """
 from ml import catalog
@@ -12,6 +12,7 @@ from ml.families.segmentation.config import NAME
 
 FAMILY = ModelFamily(name=NAME, mart=catalog.USER_SEGMENTS, build_features=features.build_features,
                      train=train.train, evaluate=evaluate.evaluate, score=score.score,
-                     description="K-means customer segments")
+                     register_baseline=evaluate.register_baseline,
+                     description="K-means customer segments (RFM terciles when K-means does not beat them)")
 
 __all__ = ["FAMILY", "NAME"]

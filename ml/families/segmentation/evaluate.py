@@ -18,7 +18,7 @@ from ml.warehouse import Warehouse
 
 def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:
     cfg = config.load()
-    _, holdout = train_and_holdout(wh, as_of, cfg)
+    train, holdout = train_and_holdout(wh, as_of, cfg)
     if len(holdout) < cfg.min_holdout_customers:
         raise ValueError(f"only {len(holdout)} holdout customers as of {as_of}; too few to compare segmentations")
     inputs = holdout[list(SEGMENT_FEATURES)]
@@ -26,7 +26,8 @@ def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: Mode
     challenger_labels = load(challenger).predict(inputs)["segment_id"].to_numpy()
     result = Evaluation(
         challenger=clustering_metrics(space, challenger_labels, cfg),
-        baseline=clustering_metrics(space, rfm_baseline_labels(holdout), cfg),
+        baseline=clustering_metrics(space, rfm_baseline_labels(holdout, fitted_on=train), cfg),
+        baseline_name="rfm",
         holdout=f"{len(holdout)} held-out active customers (stable {cfg.holdout_share:.0%} by id hash) as of {as_of}",
     )
     if champion is not None:
@@ -36,3 +37,27 @@ def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: Mode
         result.champion = clustering_metrics(space, champion_labels, cfg)
         result.pairwise = {"adjusted_rand_vs_champion": float(adjusted_rand_score(champion_labels, challenger_labels))}
     return result
+
+
+def register_baseline(wh: Warehouse, as_of: dt.date, name: str) -> ModelRef:
+    """Fit the RFM terciles on the training customers as of D, log and register them as a version."""
+    import mlflow
+
+    from ml import registry, tracking
+    from ml.families.segmentation.config import NAME
+    from ml.families.segmentation.pyfunc import log_model
+    from ml.families.segmentation.rfm import RFM_COLUMNS, RfmSegmenter
+
+    if name != "rfm":
+        raise ValueError(f"segmentation has one baseline, 'rfm', not {name!r}")
+    cfg = config.load()
+    train, _ = train_and_holdout(wh, as_of, cfg)
+    segmenter = RfmSegmenter.fit(train)
+    kind = f"{registry.BASELINE_KIND_PREFIX}rfm"
+    with tracking.start_run(NAME, as_of, run_name=f"rfm-{as_of}", tags={registry.KIND_TAG: kind}) as run:
+        mlflow.log_params({"algorithm": "rfm_terciles", "features": ",".join(RFM_COLUMNS),
+                           "training_customers": len(train), "as_of_date": as_of.isoformat(),
+                           **{f"cut_{c}": ",".join(f"{q:.4g}" for q in v) for c, v in segmenter.cuts.items()}})
+        info = log_model(segmenter, train[list(SEGMENT_FEATURES)].head(5))
+    return registry.register_baseline(info.model_uri, NAME, run.info.run_id, "rfm",
+                                      f"RFM terciles as of {as_of}: served because K-means did not beat them")

@@ -46,7 +46,9 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
         _log_profiles(profile, names)
         info = log_model(SegmentPredictor(pipeline, names), train_frame[list(SEGMENT_FEATURES)].head(5))
         description = f"K-means k={selection.k} as of {as_of}: " + ", ".join(sorted(set(names.values())))
-        return registry.register_challenger(info.model_uri, NAME, run.info.run_id, description)
+        ref = registry.register_challenger(info.model_uri, NAME, run.info.run_id, description)
+    registry.tag_version(ref, {registry.KIND_TAG: "kmeans"})
+    return ref
 
 
 def _log_profiles(profile: pd.DataFrame, names: dict[int, str]) -> None:
