@@ -27,7 +27,8 @@ def summary() -> str:
     for name in FAMILY_NAMES:
         champion = registry.get_alias(name, registry.CHAMPION)
         if champion:
-            lines.append(f"  {name:<20} version {champion.version} (run {champion.run_id})")
+            kind = f", {champion.kind}" if champion.kind else ""
+            lines.append(f"  {name:<20} version {champion.version}{kind} (run {champion.run_id})")
             continue
         last = None if decisions is None else decisions[decisions["model_name"] == name].tail(1)
         why = f": last challenger {last['decision'].iat[0]} ({last['reason'].iat[0]})" if last is not None and len(last) else ""

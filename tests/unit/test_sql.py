@@ -41,3 +41,12 @@ def test_a_failed_rebuild_leaves_every_partition_as_it_was(warehouse):
         rebuild_partitions(warehouse, "features.t", COLUMNS, {D1: f"SELECT {date_literal(D1)}, 9",
                                                               D2: "SELECT no_such_column"})
     assert warehouse.query("SELECT x FROM features.t")["x"].tolist() == [1]
+
+
+def test_a_column_added_in_a_later_release_is_added_to_the_existing_table(warehouse):
+    rebuild_partitions(warehouse, "features.t", COLUMNS, {D1: f"SELECT {date_literal(D1)}, 1"})
+    wider = {**COLUMNS, "y": "BIGINT"}
+    rebuild_partitions(warehouse, "features.t", wider, {D2: f"SELECT {date_literal(D2)}, 2, 7"})
+    rows = warehouse.query("SELECT x, y FROM features.t ORDER BY x")
+    assert warehouse.columns("features.t") == ["as_of_date", "x", "y"]
+    assert rows["x"].tolist() == [1, 2] and pd.isna(rows["y"].iloc[0]) and rows["y"].iloc[1] == 7

@@ -7,8 +7,9 @@ alone, so a pickled model needs neither `implicit` nor its thread pools at scori
   item_cosine        item-item cosine similarity over the user's own history
   popularity         distinct buyers per item over the whole history (same list for everyone)
   recent_popularity  distinct buyers per item in the last `recent_days`
-  repeat_purchase    the customer's own products again, strongest interaction first, padded with the
-                     popular ones ("buy again": what grocery and repeat-buying shops are judged against)
+  repeat_purchase    the customer's own products again, by the number of orders that bought them (ties:
+                     the decayed weight), padded with the recently popular ones ("buy again": what
+                     grocery and repeat-buying shops are judged against)
 
 `top_n` ranks a block of scores; `recommend_rows` ranks any number of users in memory-bounded blocks.
 """
@@ -54,17 +55,25 @@ class FittedModel:
             return self.similarity.shape[0]
         return self.item_factors.shape[0]
 
-    def score(self, history: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-        """Scores of every item for the users at `rows` of `history` (the training matrix)."""
+    def _repeat_scores(self, history: sp.csr_matrix, rows: np.ndarray, orders: sp.csr_matrix | None) -> np.ndarray:
+        """Own products by the number of orders that bought them, ties by the decayed weight (more
+        recent, more units), all above 2; popular products below 0.5 only pad the list. Without
+        order counts (an older feature table) the weight alone ranks the own products."""
+        weight = np.asarray(history[rows].todense(), dtype=np.float32)
+        count = weight * 0 if orders is None else np.asarray(orders[rows].todense(), dtype=np.float32)
+        own = np.where(weight > 0, 2.0 + count + 0.5 * weight / (1.0 + weight), 0.0)
+        return (own + 0.5 * self.item_scores).astype(np.float32)
+
+    def score(self, history: sp.csr_matrix, rows: np.ndarray, orders: sp.csr_matrix | None = None) -> np.ndarray:
+        """Scores of every item for the users at `rows` of `history` (the training matrix's
+        weights; `orders`, its order counts, ranks repeat purchases)."""
         rows = np.asarray(rows, dtype=np.int64)
         if self.kind in ("popularity", "recent_popularity"):
             return np.broadcast_to(self.item_scores, (len(rows), self.n_items)).copy()
         if self.kind == "item_cosine":
             return np.asarray((confidence(history[rows]) @ self.similarity).todense(), dtype=np.float32)
         if self.kind == "repeat_purchase":
-            # Own products score above 1 (by their weight), popular ones below 1 only pad the list.
-            own = np.asarray(history[rows].todense(), dtype=np.float32)
-            return np.where(own > 0, 1.0 + own, 0.0).astype(np.float32) + self.item_scores
+            return self._repeat_scores(history, rows, orders)
         if self.kind == "als":
             return self.user_factors[rows] @ self.item_factors.T
         raise ValueError(f"unknown model kind {self.kind!r}")
@@ -85,9 +94,11 @@ def fit_model(
         # Ties (items nobody bought recently) fall back to all-time order, scaled below one buyer.
         buyers = np.diff(matrix.weights.tocsc().indptr).astype(np.float32)
         return FittedModel(kind, params, item_scores=recent + buyers / (buyers.max() + 1.0))
-    if kind == "repeat_purchase":
+    if kind == "repeat_purchase":  # padded with recent popularity, scaled into [0, 1)
+        recent = np.asarray(matrix.recent.sum(axis=0)).ravel().astype(np.float32)
         buyers = np.diff(matrix.weights.tocsc().indptr).astype(np.float32)
-        return FittedModel(kind, params, item_scores=buyers / (buyers.max() + 1.0))
+        pad = recent + buyers / (buyers.max() + 1.0)
+        return FittedModel(kind, params, item_scores=pad / (pad.max() + 1.0))
     if kind == "item_cosine":
         return _fit_item_cosine(matrix, config, params)
     if kind == "als":
@@ -198,5 +209,6 @@ def recommend_rows(
         batch = rows[start : start + step]
         seen = None if config.allow_repurchase else train.weights[batch]
         # score() returns a fresh block, so ranking may mask it in place.
-        items, scores = top_n(model.score(train.weights, batch), k, allowed=allowed, seen=seen, copy=False)
+        items, scores = top_n(model.score(train.weights, batch, train.orders), k, allowed=allowed, seen=seen,
+                              copy=False)
         yield batch, items, scores

@@ -31,6 +31,7 @@ COLUMNS = {
     "view_events": "BIGINT",
     "last_purchase_date": "DATE",
     "weight": "DOUBLE PRECISION",
+    "purchase_orders": "BIGINT",  # distinct invoices that bought it: what "buy again" ranks by
 }
 
 
@@ -52,7 +53,8 @@ def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool
                CASE WHEN {bought} THEN 0 ELSE LEAST(ABS(quantity), {cap}) END AS returned,
                0 AS carts, 0 AS views,
                {decay.format(ts="invoice_ts")} AS decay,
-               CASE WHEN {bought} THEN CAST(invoice_ts AS DATE) END AS bought_on
+               CASE WHEN {bought} THEN CAST(invoice_ts AS DATE) END AS bought_on,
+               CASE WHEN {bought} THEN CAST(invoice_id AS TEXT) END AS bought_in
         FROM raw.order_lines
         WHERE customer_id IS NOT NULL AND quantity <> 0 AND invoice_ts < CAST({cut} AS TIMESTAMP)
           AND {MERCHANDISE}"""
@@ -63,7 +65,8 @@ def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool
                CASE WHEN event_type = 'cart' THEN 1 ELSE 0 END,
                CASE WHEN event_type = 'view' THEN 1 ELSE 0 END,
                {decay.format(ts="event_ts")},
-               CAST(NULL AS DATE)
+               CAST(NULL AS DATE),
+               CAST(NULL AS TEXT)
         FROM raw.events
         WHERE customer_id IS NOT NULL AND event_ts < CAST({cut} AS TIMESTAMP) AND {MERCHANDISE}"""
         )
@@ -82,7 +85,8 @@ def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool
            CAST(SUM(carts) AS BIGINT) AS cart_events,
            CAST(SUM(views) AS BIGINT) AS view_events,
            MAX(bought_on) AS last_purchase_date,
-           CAST({weight} AS DOUBLE PRECISION) AS weight
+           CAST({weight} AS DOUBLE PRECISION) AS weight,
+           CAST(COUNT(DISTINCT bought_in) AS BIGINT) AS purchase_orders
     FROM lines
     GROUP BY customer_id, product_id
     HAVING {weight} > 1e-9

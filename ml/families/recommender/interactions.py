@@ -25,6 +25,7 @@ class InteractionMatrix:
     items: np.ndarray  # product_id of each column (object array, sorted)
     weights: sp.csr_matrix  # float32 implicit-feedback weights
     recent: sp.csr_matrix  # 1 where the user bought the item in the last `recent_days`
+    orders: sp.csr_matrix | None = None  # distinct orders that bought the item (None: not read)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -118,9 +119,11 @@ def assemble_matrix(
         c = item_cols.get_indexer(frame["product_id"].astype(str))
         keep = (r >= 0) & (c >= 0)
         last = pd.to_datetime(frame["last_purchase_date"]).to_numpy()[keep]
+        column = "orders" if "orders" in frame else "purchase_orders"  # read_matrix's alias, or a frame's own
+        orders = (frame[column].to_numpy(dtype=np.float32) if column in frame else np.zeros(len(frame), np.float32))
         triplets.add(r[keep], c[keep], frame["weight"].to_numpy(dtype=np.float32)[keep],
-                     ~pd.isna(last) & (last >= since))
-    rows, cols, weights, is_recent = triplets.arrays()
+                     ~pd.isna(last) & (last >= since), orders[keep])
+    rows, cols, weights, is_recent, orders = triplets.arrays()
     shape = (len(users), len(items))
     weights_csr = sp.csr_matrix((weights, (rows, cols)), shape=shape, dtype=np.float32)
     del weights
@@ -129,27 +132,30 @@ def assemble_matrix(
         shape=shape,
         dtype=np.float32,
     )
+    orders_csr = sp.csr_matrix((orders, (rows, cols)), shape=shape, dtype=np.float32) if orders.any() else None
     weights_csr.sum_duplicates()
     recent_csr.sum_duplicates()
     recent_csr.data[:] = 1.0
-    return InteractionMatrix(users=users, items=items, weights=weights_csr, recent=recent_csr)
+    return InteractionMatrix(users=users, items=items, weights=weights_csr, recent=recent_csr, orders=orders_csr)
+
+
+_TRIPLET_TYPES = (np.int32, np.int32, np.float32, bool, np.float32)  # row, column, weight, recent, orders
 
 
 class _Triplets:
-    """The (row, column, weight, recent) of every non-zero, gathered batch by batch: in arrays
-    allocated once when the total is known, else in pieces concatenated at the end."""
+    """The (row, column, weight, recent, orders) of every non-zero, gathered batch by batch: in
+    arrays allocated once when the total is known, else in pieces concatenated at the end."""
 
     def __init__(self, total_rows: int | None):
         self.filled = 0
         self.capacity = total_rows
         if total_rows is not None:
-            self.parts = [np.empty(total_rows, np.int32), np.empty(total_rows, np.int32),
-                          np.empty(total_rows, np.float32), np.empty(total_rows, bool)]
+            self.parts = [np.empty(total_rows, dtype) for dtype in _TRIPLET_TYPES]
         else:
-            self.parts = [[], [], [], []]
+            self.parts = [[] for _ in _TRIPLET_TYPES]
 
-    def add(self, rows, cols, weights, recent) -> None:
-        values = (rows, cols, weights, recent)
+    def add(self, rows, cols, weights, recent, orders) -> None:
+        values = (rows, cols, weights, recent, orders)
         if self.capacity is None:
             for part, value in zip(self.parts, values):
                 part.append(value)
@@ -161,10 +167,10 @@ class _Triplets:
             part[self.filled:end] = value
         self.filled = end
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[np.ndarray, ...]:
         if self.capacity is not None:
             return tuple(part[:self.filled] for part in self.parts)
-        return tuple(_concat(part, dtype) for part, dtype in zip(self.parts, (np.int32, np.int32, np.float32, bool)))
+        return tuple(_concat(part, dtype) for part, dtype in zip(self.parts, _TRIPLET_TYPES))
 
 
 def user_sample_predicate(table: str, where: str, max_users: int) -> str:
@@ -189,8 +195,10 @@ def read_matrix(wh, table: str, where: str, as_of: dt.date, config: RecommenderC
         return wh.query(f"SELECT DISTINCT {column} FROM {table} WHERE {where}")[column].astype(str)
 
     total_rows = int(wh.scalar(f"SELECT COUNT(*) FROM {table} WHERE {where}"))
+    # order counts where the table has them (build_features adds the column to older tables)
+    orders = ", COALESCE(purchase_orders, 0) AS orders" if "purchase_orders" in wh.columns(table) else ""
     batches = wh.query_batches(
-        f"SELECT customer_id, product_id, weight, last_purchase_date FROM {table} WHERE {where}",
+        f"SELECT customer_id, product_id, weight, last_purchase_date{orders} FROM {table} WHERE {where}",
         batch_rows or config.read_batch_rows)
     return assemble_matrix(batches, distinct("customer_id"), distinct("product_id"), as_of, config, total_rows)
 

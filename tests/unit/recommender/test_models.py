@@ -201,3 +201,22 @@ def test_top_n_in_place_only_when_asked():
     top_n(np.array([[0.3, 0.1, 0.2]]), 1, allowed=np.array([False, True, True]), copy=False)  # float64: converted
     items, _ = top_n(scores, 1, allowed=np.array([False, True, True]), copy=False)
     assert items.tolist() == [[2]] and np.isneginf(scores[0, 0])
+
+
+def test_repeat_purchase_ranks_by_orders_before_units_and_pads_with_recent_popularity():
+    # a bought x in one order of many units (a high weight) and y in three small orders: "buy again"
+    # means y first; z (bought recently by two others) pads before w (bought by three, long ago).
+    inter = pd.DataFrame(
+        {"customer_id": ["a", "a", "b", "c", "e", "f", "g"], "product_id": ["x", "y", "z", "z", "w", "w", "w"],
+         "weight": [9.0, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0], "purchase_orders": [1, 3, 1, 1, 1, 1, 1],
+         "last_purchase_date": pd.to_datetime(["2024-02-28", "2024-02-20", "2024-02-28", "2024-02-27",
+                                               "2023-01-01", "2023-01-01", "2023-01-01"])})
+    m = build_matrix(inter, CUTOFF, CONFIG)
+    model = fit_model("repeat_purchase", m, CONFIG)
+    items, _ = top_n(model.score(m.weights, np.arange(len(m.users)), m.orders), 4)
+    name = dict(enumerate(m.items)).get
+    by_user = {user: [name(i) for i in row if i >= 0] for user, row in zip(m.users, items)}
+    assert by_user["a"] == ["y", "x", "z", "w"]
+    # without order counts (an older feature table) the weight alone ranks the own products
+    items, _ = top_n(model.score(m.weights, np.arange(len(m.users))), 2)
+    assert [name(i) for i in items[list(m.users).index("a")]] == ["x", "y"]
