@@ -48,7 +48,9 @@ def test_kind_and_model_must_agree(fitted):
     with pytest.raises(ValueError, match="LightGBM"):
         ValuePredictor("gbm", clv)
     with pytest.raises(ValueError, match="LightGBM"):
-        ValuePredictor("bgnbd", clv, gbm)
+        ValuePredictor("rate", clv, spend_from="blend")
+    with pytest.raises(ValueError, match="BG/NBD"):
+        ValuePredictor("rate", None, clv_from="bgnbd")
 
 
 def test_missing_feature_column_is_named(fitted):
