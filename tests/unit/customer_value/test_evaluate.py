@@ -10,8 +10,8 @@ from ml.families.customer_value.evaluate import (
     score_predictions,
 )
 from ml.families.customer_value.gbm import fit_gbm_value_model, predict_gbm_value
-from ml.families.customer_value.summary import build_customer_features, summarize_customers, summarize_window
 from ml.families.customer_value.model import STACK_COLUMNS, stack_features
+from ml.families.customer_value.summary import build_customer_features, summarize_customers, summarize_window
 from ml.families.customer_value.train import build_gbm_training_set, fit_clv
 from ml.sql import MissingColumns
 from tests.unit.customer_value.synthetic import END, make_transactions

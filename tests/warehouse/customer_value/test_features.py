@@ -7,10 +7,10 @@ import pytest
 
 from ml.families.customer_value.features import LINE_COLUMNS, MODEL_INPUT_COLUMNS, customer_features_sql
 from ml.families.customer_value.summary import build_customer_features, build_transactions
+from ml.warehouse import Warehouse
 
 # what the pandas builder computes from customer-day transactions (the line features need lines)
 DAY_COLUMNS = [c for c in MODEL_INPUT_COLUMNS if c not in LINE_COLUMNS]
-from ml.warehouse import Warehouse
 
 pytestmark = pytest.mark.warehouse
 
