@@ -168,8 +168,10 @@ def pro_rata(predictions: pd.DataFrame, days: int, horizon_days: int) -> pd.Data
 
 def best_baseline(start: pd.DataFrame, actuals: pd.DataFrame, days: int, config,
                   metric: str, direction: str) -> tuple[str, dict[str, float]]:
-    """The family's baselines on the holdout (BG/NBD fitted at its start), the best by `metric`."""
-    from ml.families.customer_value.model import BASELINES, ValuePredictor
+    """The family's baselines on the holdout (BG/NBD fitted at its start): for each output the best
+    of them on its metric (spend: the policy's, orders: RMSE, value: Spearman), named by
+    `model.baseline_name`, with the metrics of that mix."""
+    from ml.families.customer_value.model import BASELINES, ValuePredictor, baseline_name, baseline_outputs
     from ml.families.customer_value.train import fit_clv
 
     clv = fit_clv(start, config.penalizer)
@@ -180,8 +182,13 @@ def best_baseline(start: pd.DataFrame, actuals: pd.DataFrame, days: int, config,
         predictor = ValuePredictor(candidate, clv, horizon_days=days, clv_days=config.clv_days)
         scores[name] = score_predictions(predictor.predict(start), actuals)
     pick = min if direction == "minimize" else max
-    name = pick(scores, key=lambda n: scores[n][metric])
-    return name, scores[name]
+    spend = pick(scores, key=lambda n: scores[n][metric])
+    ordered = [spend, *(n for n in scores if n != spend)]  # on a tie the spend's baseline gives all three
+    best = {"spend": spend, "orders": min(ordered, key=lambda n: scores[n][config.orders_selection_metric]),
+            "clv": max(ordered, key=lambda n: scores[n]["spearman_clv"])}
+    name = baseline_name(best)
+    mix = ValuePredictor(name, clv, horizon_days=days, clv_days=config.clv_days, **baseline_outputs(name))
+    return name, score_predictions(mix.predict(start), actuals)
 
 
 def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:

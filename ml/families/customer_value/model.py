@@ -43,6 +43,23 @@ STACK_COLUMNS = ("bg_p_alive", "bg_orders", "bg_spend")
 NEEDS_CLV = ("bgnbd", "bgnbd_gg", "gbm", "blend")
 
 
+def baseline_name(best: dict[str, str]) -> str:
+    """The served baseline's name from the best baseline per output ({"spend": name, "orders": ..,
+    "clv": ..}): that name alone when one baseline is best at all three, else the mix, spend first."""
+    if len(set(best.values())) == 1:
+        return best["spend"]
+    return ",".join(f"{out}={best[out]}" for out in ("spend", "orders", "clv"))
+
+
+def baseline_outputs(name: str) -> dict[str, str]:
+    """The candidate behind each output of a served baseline named by `baseline_name`."""
+    parts = dict(p.split("=", 1) for p in name.split(",")) if "=" in name else dict.fromkeys(("spend", "orders", "clv"), name)
+    unknown = set(parts.values()) - set(BASELINES)
+    if unknown or set(parts) != {"spend", "orders", "clv"}:
+        raise ValueError(f"unknown customer_value baseline {name!r}; known: {sorted(BASELINES)} or a spend=,orders=,clv= mix")
+    return {f"{out}_from": BASELINES[b] for out, b in parts.items()}
+
+
 def to_summary(features: pd.DataFrame) -> pd.DataFrame:
     """The BG/NBD view (frequency, recency, T, monetary_value, in days) of a feature frame."""
     require_columns(features, ("frequency", "recency_days", "tenure_days", "monetary_value"), "customer features")

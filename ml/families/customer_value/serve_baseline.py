@@ -4,7 +4,9 @@
 — BG/NBD + Gamma-Gamma on the summary at D, for `bgnbd_gg` and for every baseline's P(alive) — logs
 it in an MLflow run of the family's experiment with its holdout metrics (the same baseline fitted at
 the holdout start and judged on [D - step, D), as `evaluate` judged it) and registers it with kind
-"baseline:<name>". Scoring it goes through the family's normal `score`.
+"baseline:<name>". The name is one baseline, or, where different baselines were best at spend,
+orders and the value ranking, their mix (`model.baseline_name`: "spend=bgnbd_gg,orders=last_90d_repeat,
+clv=bgnbd_gg"), so a served baseline is the best simple forecast for each output. Scoring it goes through the family's normal `score`.
 """
 from __future__ import annotations
 
@@ -16,19 +18,19 @@ from ml.families.customer_value import pyfunc
 from ml.families.customer_value.config import NAME, load
 from ml.families.customer_value.evaluate import holdout, score_predictions
 from ml.families.customer_value.features import purchasers, read_features, targets_between
-from ml.families.customer_value.model import BASELINES, ValuePredictor
+from ml.families.customer_value.model import ValuePredictor, baseline_outputs
 from ml.families.customer_value.train import fit_clv
 from ml.warehouse import Warehouse
 
 
 def baseline_predictor(name: str, features, config, horizon_days: int) -> ValuePredictor:
-    if name not in BASELINES:
-        raise ValueError(f"unknown customer_value baseline {name!r}; known: {sorted(BASELINES)}")
+    """The named baseline (one of `model.BASELINES`, or a spend=,orders=,clv= mix of them)."""
+    outputs = baseline_outputs(name)
     clv = fit_clv(features, config.penalizer)
-    if clv is None and BASELINES[name] == "bgnbd_gg":
-        raise ValueError("bgnbd_gg cannot serve: the history before D fits no BG/NBD + Gamma-Gamma")
-    return ValuePredictor(BASELINES[name], clv, horizon_days=horizon_days, clv_days=config.clv_days,
-                          annual_discount_rate=config.annual_discount_rate)
+    if clv is None and "bgnbd_gg" in outputs.values():
+        raise ValueError(f"{name} cannot serve: the history before D fits no BG/NBD + Gamma-Gamma")
+    return ValuePredictor(name, clv, horizon_days=horizon_days, clv_days=config.clv_days,
+                          annual_discount_rate=config.annual_discount_rate, **outputs)
 
 
 def register_baseline(wh: Warehouse, as_of: dt.date, name: str) -> ModelRef:
@@ -45,7 +47,7 @@ def register_baseline(wh: Warehouse, as_of: dt.date, name: str) -> ModelRef:
     kind = f"{registry.BASELINE_KIND_PREFIX}{name}"
     with tracking.start_run(NAME, as_of, run_name=f"{kind}-{as_of}",
                             tags={registry.KIND_TAG: kind, registry.ROLE_TAG: registry.BASELINE_ROLE}) as run:
-        mlflow.log_params({"kind": kind, "baseline": name, "candidate": BASELINES[name], "as_of_date": as_of.isoformat(),
+        mlflow.log_params({"kind": kind, "baseline": name, **baseline_outputs(name), "as_of_date": as_of.isoformat(),
                            "horizon_days": config.horizon_days, "holdout_days": days,
                            "holdout_start": holdout_start.isoformat(), "fit_customers": len(latest),
                            **({k: round(v, 6) for k, v in predictor.clv.to_dict().items()} if predictor.clv else {})})

@@ -36,6 +36,7 @@ from ml.families.customer_value.features import (
 from ml.families.customer_value.gbm import choose_params, fit_gbm_value_model, grid
 from ml.families.customer_value.model import (
     CANDIDATES,
+    LEARNED,
     NEEDS_CLV,
     STACK_COLUMNS,
     ValuePredictor,
@@ -130,9 +131,14 @@ def available(fitted: Fitted) -> list[str]:
 
 
 def choose(metrics: dict[str, dict[str, float]], config: CustomerValueConfig) -> dict[str, str]:
-    """Which candidate each output comes from, by its holdout metric (first in CANDIDATES on ties)."""
+    """Which candidate each output comes from, by its holdout metric (first in CANDIDATES on ties).
+
+    The spend, which promotion judges against the best baseline, is always a learned candidate
+    where one was fitted (a baseline's spend could only tie it); orders and the value ranking take
+    whichever candidate is best, a baseline included."""
+    learned = [c for c in metrics if c in LEARNED] or list(metrics)
     return {"orders_from": min(metrics, key=lambda c: metrics[c][config.orders_selection_metric]),
-            "spend_from": min(metrics, key=lambda c: metrics[c][config.selection_metric]),
+            "spend_from": min(learned, key=lambda c: metrics[c][config.selection_metric]),
             "clv_from": max(metrics, key=lambda c: metrics[c]["spearman_clv"])}
 
 
