@@ -27,12 +27,14 @@ def test_customer_value_family_end_to_end(loaded_warehouse, small_shop_as_of, ml
     ref = family.train(wh, as_of)
     assert registry.get_alias("customer_value", registry.CHALLENGER) == ref
     run = MlflowClient(mlflow_store).get_run(ref.run_id)
-    for kind in ("bgnbd", "gbm", "baseline"):
+    candidates = ("bgnbd", "gbm", "blend", "rate", "last_window", "bgnbd_gg")
+    for kind in candidates:
         assert f"{kind}_mae_spend" in run.data.metrics
-    chosen = run.data.params["kind"]
-    # The registered kind is the better of the two on holdout spend MAE.
-    assert run.data.metrics[f"{chosen}_mae_spend"] == min(run.data.metrics["bgnbd_mae_spend"],
-                                                          run.data.metrics["gbm_mae_spend"])
+    # Each output comes from the candidate best on it over the holdout (the baselines included).
+    params, metrics = run.data.params, run.data.metrics
+    assert metrics[f"{params['spend_from']}_mae_spend"] == min(metrics[f"{k}_mae_spend"] for k in candidates)
+    assert metrics[f"{params['orders_from']}_rmse_orders"] == min(metrics[f"{k}_rmse_orders"] for k in candidates)
+    assert ref.kind == params["kind"] == run.data.tags[registry.KIND_TAG]
     artifacts = {a.path for a in MlflowClient(mlflow_store).list_artifacts(ref.run_id)}
     assert {"holdout_spend_deciles.png", "holdout_metrics.json"} <= artifacts
 

@@ -1,9 +1,10 @@
 """Holdout evaluation of value predictions: per-customer errors, totals, rank agreement, deciles.
 
-Every model (BG/NBD + Gamma-Gamma, LightGBM, the naive baseline) is judged on the same customers —
-those with a transaction before the holdout — against what they really did in the holdout window.
-`evaluate` re-scores challenger, champion and the naive baseline (each customer repeats their
-historical spend rate) on that holdout for promotion; `config/policies/customer_value.yaml` decides.
+Every candidate (BG/NBD + Gamma-Gamma, LightGBM, their blend, the simple baselines) is judged on the
+same customers — those with a transaction before the holdout — against what they really did in the
+holdout window. `evaluate` re-scores challenger, champion and every baseline (`model.BASELINES`) on
+that holdout for promotion and hands on the best baseline by the policy's metric;
+`config/policies/customer_value.yaml` decides.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from scipy import stats
 
 from ml.families.base import Evaluation, ModelRef
 from ml.families.customer_value import pyfunc
-from ml.families.customer_value.config import load
-from ml.families.customer_value.features import cutoffs, purchasers, read_all_cutoffs, targets_between
+from ml.families.customer_value.config import NAME, load
+from ml.families.customer_value.features import purchasers, read_all_cutoffs, table_cutoffs, targets_between
 from ml.sql import require_columns
 
 if TYPE_CHECKING:
@@ -81,6 +82,9 @@ def score_predictions(predictions: pd.DataFrame, actuals: pd.DataFrame) -> dict[
         metrics[f"total_actual_{name}"] = float(observed.sum())
         metrics[f"total_ratio_{name}"] = float(predicted.sum() / observed.sum()) if observed.sum() else float("nan")
         metrics[f"spearman_{name}"] = _spearman(predicted, observed)
+    if "predicted_clv" in predictions.columns:  # the value ranking, against the holdout spend
+        metrics["spearman_clv"] = _spearman(predictions["predicted_clv"].to_numpy(dtype=float),
+                                            truth["spend"].to_numpy(dtype=float))
     return metrics
 
 
@@ -131,38 +135,83 @@ def plot_deciles(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
     return path
 
 
-def evaluate_on_holdout(
-    predictors: dict[str, ValuePredictor], start: pd.DataFrame, end: pd.DataFrame, *, horizon_days: int
+def score_candidates(
+    predictor: ValuePredictor, candidates: list[str], start: pd.DataFrame, end: pd.DataFrame
 ) -> tuple[dict[str, dict[str, float]], dict[str, pd.DataFrame]]:
-    """Metrics and decile tables per model, plus "baseline", on the customers known at `start`."""
+    """Metrics and decile tables per candidate of `predictor` on the customers known at `start`."""
     start = purchasers(start)
     if start.empty:
         raise ValueError("no customers at the holdout start")
     actuals = targets_between(start, end)
-    predictions = {name: p.predict(start) for name, p in predictors.items()}
-    predictions["baseline"] = baseline_on(start, horizon_days=horizon_days)
+    predictions = {name: predictor.candidate(name, start) for name in candidates}
     metrics = {name: score_predictions(p, actuals) for name, p in predictions.items()}
     deciles = {name: build_decile_table(p, actuals) for name, p in predictions.items()}
     return metrics, deciles
 
 
+def holdout(wh: Warehouse, as_of: dt.date) -> tuple[pd.DataFrame, pd.DataFrame, dt.date, int]:
+    """(features at the holdout start, at D, the holdout start, its length in days)."""
+    frames, dates = read_all_cutoffs(wh, as_of), table_cutoffs(wh, as_of)
+    if len(dates) < 2:
+        raise ValueError(f"no customer has history before {as_of} and the holdout before it")
+    return purchasers(frames[-2]), frames[-1], dates[-2], (dates[-1] - dates[-2]).days
+
+
+def pro_rata(predictions: pd.DataFrame, days: int, horizon_days: int) -> pd.DataFrame:
+    """Horizon forecasts over a shorter holdout (a short history), pro rata: what the holdout can judge."""
+    if days == horizon_days:
+        return predictions
+    scaled = predictions.copy()
+    scaled[list(PREDICTION_COLUMNS)] *= days / horizon_days
+    return scaled
+
+
+def best_baseline(start: pd.DataFrame, actuals: pd.DataFrame, days: int, config,
+                  metric: str, direction: str) -> tuple[str, dict[str, float]]:
+    """The family's baselines on the holdout (BG/NBD fitted at its start): for each output the best
+    of them on its metric (spend: the policy's, orders: RMSE, value: Spearman), named by
+    `model.baseline_name`, with the metrics of that mix."""
+    from ml.families.customer_value.model import BASELINES, ValuePredictor, baseline_name, baseline_outputs
+    from ml.families.customer_value.train import fit_clv
+
+    clv = fit_clv(start, config.penalizer)
+    scores = {}
+    for name, candidate in BASELINES.items():
+        if candidate == "bgnbd_gg" and clv is None:
+            continue
+        predictor = ValuePredictor(candidate, clv, horizon_days=days, clv_days=config.clv_days)
+        scores[name] = score_predictions(predictor.predict(start), actuals)
+    pick = min if direction == "minimize" else max
+    spend = pick(scores, key=lambda n: scores[n][metric])
+    ordered = [spend, *(n for n in scores if n != spend)]  # on a tie the spend's baseline gives all three
+    best = {"spend": spend, "orders": min(ordered, key=lambda n: scores[n][config.orders_selection_metric]),
+            "clv": max(ordered, key=lambda n: scores[n]["spearman_clv"])}
+    name = baseline_name(best)
+    mix = ValuePredictor(name, clv, horizon_days=days, clv_days=config.clv_days, **baseline_outputs(name))
+    return name, score_predictions(mix.predict(start), actuals)
+
+
 def evaluate(wh: Warehouse, as_of: dt.date, challenger: ModelRef, champion: ModelRef | None) -> Evaluation:
-    """Challenger, champion and baseline on orders and spend in [D - h, D), as promotion judges them."""
+    """Challenger, champion and the best baseline on orders and spend in [D - step, D), as promotion judges them."""
+    from ml.promotion import load_policy
+
     config = load()
-    frames = read_all_cutoffs(wh, as_of, config)
-    holdout_start = cutoffs(as_of, config)[-2]
-    start, end = purchasers(frames[-2]), frames[-1]
+    policy = load_policy(NAME)
+    start, end, holdout_start, days = holdout(wh, as_of)
     if len(start) < config.min_holdout_customers:
         raise ValueError(f"only {len(start)} customers before {holdout_start}; too few to judge value models")
     actuals = targets_between(start, end)
-    challenger_pred = pyfunc.predict_frame(pyfunc.load_model(challenger), start)
+    h = config.horizon_days
+    challenger_pred = pro_rata(pyfunc.predict_frame(pyfunc.load_model(challenger), start), days, h)
+    baseline_name, baseline = best_baseline(start, actuals, days, config, policy.metric, policy.direction)
+    short = "" if days == h else f"; the history is short: {h}-day forecasts judged pro rata over {days} days"
     result = Evaluation(
-        challenger=score_predictions(challenger_pred, actuals),
-        baseline=score_predictions(baseline_on(start, horizon_days=config.horizon_days), actuals),
-        holdout=f"orders and spend in [{holdout_start}, {as_of}) of the {len(start)} customers with a purchase before it",
+        challenger=score_predictions(challenger_pred, actuals), baseline=baseline, baseline_name=baseline_name,
+        holdout=(f"orders and spend in [{holdout_start}, {as_of}) of the {len(start)} customers with a purchase "
+                 f"before it{short}"),
     )
     if champion is not None:
-        champion_pred = pyfunc.predict_frame(pyfunc.load_model(champion), start)
+        champion_pred = pro_rata(pyfunc.predict_frame(pyfunc.load_model(champion), start), days, h)
         result.champion = score_predictions(champion_pred, actuals)
         rank = challenger_pred["predicted_clv"].corr(champion_pred["predicted_clv"], method="spearman")
         result.pairwise = {"spearman_clv_vs_champion": float(rank)}

@@ -130,7 +130,7 @@ def outcomes(wh: Warehouse, truth: Warehouse, as_of: dt.date) -> list[Outcome]:
         Outcome(NAME, names["orders"], scores["model"]["rmse_orders"],
                 {b: scores[b]["rmse_orders"] for b in baseline_names["orders"]}, n, False,
                 f"{n} customers of {catalog.USER_VALUE}; orders = distinct non-return invoices in {window} "
-                "(BG/NBD forecasts count customer-days)", {"totals": totals["orders"]}),
+                "(the mart counts invoices too; the bgnbd_gg baseline counts purchase days, its own unit)", {"totals": totals["orders"]}),
         Outcome(NAME, names["spend"], scores["model"]["mae_spend"],
                 {b: scores[b]["mae_spend"] for b in baseline_names["spend"]}, n, False,
                 f"{n} customers; the champion's expected spend against net spend in {window}",

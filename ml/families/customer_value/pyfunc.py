@@ -13,9 +13,14 @@ from ml.families.customer_value.features import MODEL_INPUT_COLUMNS
 from ml.families.customer_value.model import ValuePredictor
 
 
+def input_columns(frame: pd.DataFrame) -> list[str]:
+    """The model inputs `frame` carries (frames built in pandas from transactions lack the line features)."""
+    return [c for c in MODEL_INPUT_COLUMNS if c in frame.columns]
+
+
 def log_value_model(predictor: ValuePredictor, fit_rows: pd.DataFrame):
     """Log `predictor` as the active run's model, its signature inferred on five of the fitting rows."""
-    return pyfunc.log_pyfunc(predictor, fit_rows[list(MODEL_INPUT_COLUMNS)].head(5))
+    return pyfunc.log_pyfunc(predictor, fit_rows[input_columns(fit_rows)].head(5))
 
 
 def load_model(ref: ModelRef):
@@ -24,5 +29,7 @@ def load_model(ref: ModelRef):
 
 def predict_frame(model, features: pd.DataFrame) -> pd.DataFrame:
     """The model's predictions for `features`, indexed like it."""
+    schema = model.metadata.get_input_schema() if hasattr(model, "metadata") else None
+    columns = schema.input_names() if schema is not None else input_columns(features)
     # pyfunc enforces the signature and may drop the index; rows keep their order.
-    return pd.DataFrame(model.predict(features[list(MODEL_INPUT_COLUMNS)])).set_axis(features.index)
+    return pd.DataFrame(model.predict(features[list(columns)])).set_axis(features.index)

@@ -10,8 +10,9 @@ from ml.families.customer_value.evaluate import (
     score_predictions,
 )
 from ml.families.customer_value.gbm import fit_gbm_value_model, predict_gbm_value
+from ml.families.customer_value.model import STACK_COLUMNS, stack_features
 from ml.families.customer_value.summary import build_customer_features, summarize_customers, summarize_window
-from ml.families.customer_value.train import build_gbm_training_set
+from ml.families.customer_value.train import build_gbm_training_set, fit_clv
 from ml.sql import MissingColumns
 from tests.unit.customer_value.synthetic import END, make_transactions
 
@@ -93,6 +94,8 @@ def test_gbm_challenger_is_deterministic_and_beats_a_constant(transactions):
     features, targets = build_training_set(transactions, holdout_start, horizon_days=90, n_cutoffs=3)
     model = fit_gbm_value_model(features, targets, horizon_days=90, seed=0, params={"n_estimators": 60})
     scoring = build_customer_features(transactions, holdout_start)
+    # the inputs stack the BG/NBD fitted at the same cutoff, as in training
+    scoring = stack_features(fit_clv(scoring, 0.001), scoring, 90)
     first = predict_gbm_value(model, scoring)
     again = predict_gbm_value(fit_gbm_value_model(features, targets, horizon_days=90, seed=0,
                                                   params={"n_estimators": 60}), scoring)
@@ -137,3 +140,21 @@ def test_lightgbm_threads_stay_within_the_cap():
 
     assert threads_for(900, 2) == 1  # small data: extra threads only spin
     assert threads_for(1_000_000, 2) == 2
+
+
+def test_stacked_bgnbd_inputs_are_point_in_time(transactions):
+    """The BG/NBD outputs fed to LightGBM come from a fit on history before each cutoff: an order
+    on or after the cutoff changes no input (it only moves the target of the window it falls in)."""
+    cutoff = END - pd.Timedelta(days=90)
+    later = pd.DataFrame({"customer_id": ["c000", "c001", "new"], "day": [cutoff, cutoff + pd.Timedelta(days=5), cutoff],
+                          "value": [1e5, 50.0, 20.0]})
+    with_later = pd.concat([transactions, later], ignore_index=True)
+    cutoffs = [END - pd.Timedelta(days=270), END - pd.Timedelta(days=180), cutoff]
+    x, _ = build_gbm_training_set([build_customer_features(transactions, c) for c in cutoffs])
+    x_later, _ = build_gbm_training_set([build_customer_features(with_later, c) for c in cutoffs])
+    assert set(STACK_COLUMNS) <= set(x.columns) and x[list(STACK_COLUMNS)].notna().all().all()
+    pd.testing.assert_frame_equal(x, x_later)
+    # At serving time too: the stacked inputs at the cutoff ignore the later orders.
+    at, at_later = (build_customer_features(t, cutoff) for t in (transactions, with_later))
+    pd.testing.assert_frame_equal(stack_features(fit_clv(at, 0.001), at, 90),
+                                  stack_features(fit_clv(at_later, 0.001), at_later, 90))

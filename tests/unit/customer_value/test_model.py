@@ -48,7 +48,9 @@ def test_kind_and_model_must_agree(fitted):
     with pytest.raises(ValueError, match="LightGBM"):
         ValuePredictor("gbm", clv)
     with pytest.raises(ValueError, match="LightGBM"):
-        ValuePredictor("bgnbd", clv, gbm)
+        ValuePredictor("rate", clv, spend_from="blend")
+    with pytest.raises(ValueError, match="BG/NBD"):
+        ValuePredictor("rate", None, clv_from="bgnbd")
 
 
 def test_missing_feature_column_is_named(fitted):
@@ -88,3 +90,21 @@ def test_seasonal_indices_scale_only_the_bgnbd_horizon(fitted):
     pd.testing.assert_series_equal(seasonal["predicted_clv"], plain["predicted_clv"])
     with pytest.raises(MissingColumns, match="season_orders_index"):
         ValuePredictor("bgnbd", clv).predict(features.drop(columns="season_orders_index"))
+
+
+def test_a_served_baseline_is_one_name_or_the_best_mix(fitted):
+    from ml.families.customer_value.model import baseline_name, baseline_outputs
+
+    assert baseline_name(dict.fromkeys(("spend", "orders", "clv"), "bgnbd_gg")) == "bgnbd_gg"
+    mix = baseline_name({"spend": "bgnbd_gg", "orders": "last_90d_repeat", "clv": "historical_spend_rate"})
+    assert mix == "spend=bgnbd_gg,orders=last_90d_repeat,clv=historical_spend_rate"
+    assert baseline_outputs(mix) == {"spend_from": "bgnbd_gg", "orders_from": "last_window", "clv_from": "rate"}
+    with pytest.raises(ValueError, match="unknown"):
+        baseline_outputs("forest")
+    # the mix predicts each output as its baseline alone does
+    features, clv, _ = fitted
+    served = ValuePredictor(mix, clv, **baseline_outputs(mix)).predict(features)
+    alone = {name: ValuePredictor(name, clv).predict(features) for name in ("bgnbd_gg", "last_window", "rate")}
+    pd.testing.assert_series_equal(served["expected_spend"], alone["bgnbd_gg"]["expected_spend"])
+    pd.testing.assert_series_equal(served["expected_orders"], alone["last_window"]["expected_orders"])
+    pd.testing.assert_series_equal(served["predicted_clv"], alone["rate"]["predicted_clv"])
