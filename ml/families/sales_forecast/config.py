@@ -12,13 +12,14 @@ NAME = "sales_forecast"
 @dataclass(frozen=True)
 class SalesForecastConfig:
     horizon: int = 4  # weeks forecast after the origin
-    n_origins: int = 3  # rolling backtest origins, each `horizon` weeks apart (disjoint test windows)
+    n_origins: int = 3  # rolling backtest origins, each `horizon` weeks apart (disjoint test windows); fewer
+    # where the history is short: the newest is the holdout, the older ones choose the method per class
+    min_origin_weeks: int = 4  # weeks of history an origin needs (what the 4-week mean reads)
     active_weeks: int = 13  # a product is active when it sold in the last N weeks
     min_history_weeks: int = 8  # younger products get the category / overall rate fallback
     max_train_weeks: int = 104  # oldest training origin, in weeks before the test origin
     ma_window: int = 4  # moving-average floor window (one of lags.ROLL_WINDOWS)
     interval_level: float = 0.8  # central coverage of the prediction intervals
-    objective: str = "poisson"  # LightGBM count objective: "poisson" or "tweedie"
     lgbm_params: dict = field(  # passed to lightgbm.LGBMRegressor as they are
         default_factory=lambda: {
             "n_estimators": 150,

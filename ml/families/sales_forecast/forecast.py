@@ -1,4 +1,4 @@
-"""The live forecast: the registered model for established products, the fallback for young ones."""
+"""The live forecast: the registered forecaster for every active product, in chunks."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from ml.families.sales_forecast.config import SalesForecastConfig
-from ml.families.sales_forecast.fallback import fallback_forecast
 from ml.families.sales_forecast.lags import FEATURE_COLUMNS, eligible_products, origin_features
 from ml.families.sales_forecast.panel import PanelMatrix
 
@@ -31,42 +30,27 @@ def iter_forecasts(
     m: PanelMatrix, forecaster, config: SalesForecastConfig = SalesForecastConfig(), t: int | None = None,
     chunk_products: int | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Forecast rows in chunks of at most `chunk_products` (default: the config's) products each."""
+    """Forecast rows in chunks of at most `chunk_products` (default: the config's) products each.
+
+    Every active product, young ones included, goes to the forecaster: it serves each demand class
+    with its own method, and `forecast_basis` says which (e.g. lightgbm_l1, zero, last_4_weeks_mean).
+    """
     t = m.n_weeks if t is None else t
     chunk_products = config.score_chunk_products if chunk_products is None else chunk_products
     model_mask, young_mask = eligible_products(m, t, config.active_weeks, config.min_history_weeks)
     active = np.flatnonzero(model_mask | young_mask)
     for start in range(0, len(active), chunk_products):
-        chunk = np.zeros(len(m.product_ids), dtype=bool)
-        chunk[active[start : start + chunk_products]] = True
-        frame = _forecast_chunk(m, forecaster, config, t, model_mask & chunk, young_mask & chunk)
-        if not frame.empty:
-            yield frame
-
-
-def _forecast_chunk(m, forecaster, config, t, model_mask, young_mask) -> pd.DataFrame:
-    frames = []
-    if model_mask.any():
-        features = origin_features(m, t, config.horizon, model_mask)
+        features = origin_features(m, t, config.horizon, active[start : start + chunk_products])
         predicted = pd.DataFrame(forecaster.predict(features[FEATURE_COLUMNS]))
-        frames.append(
-            pd.DataFrame(
-                {
-                    "product_id": features["product_id"].to_numpy(),
-                    "week_start": features["target_week"].to_numpy(),
-                    "horizon": features["horizon"].to_numpy(),
-                    "predicted_units": predicted["predicted_units"].to_numpy(dtype=float),
-                    "lower_80": predicted["lower_80"].to_numpy(dtype=float),
-                    "upper_80": predicted["upper_80"].to_numpy(dtype=float),
-                    "forecast_basis": "model",
-                }
-            )
+        out = pd.DataFrame(
+            {
+                "product_id": features["product_id"].to_numpy(),
+                "week_start": features["target_week"].to_numpy(),
+                "horizon": features["horizon"].to_numpy().astype("int64"),
+                "predicted_units": predicted["predicted_units"].to_numpy(dtype=float),
+                "lower_80": predicted["lower_80"].to_numpy(dtype=float),
+                "upper_80": predicted["upper_80"].to_numpy(dtype=float),
+                "forecast_basis": predicted["method"].astype(str).to_numpy(),
+            }
         )
-    if young_mask.any():
-        young = fallback_forecast(m, t, config.horizon, young_mask, config.active_weeks, config.interval_level)
-        frames.append(young.rename(columns={"target_week": "week_start"}))
-    if not frames:
-        return pd.DataFrame(columns=FORECAST_COLUMNS)
-    out = pd.concat(frames, ignore_index=True)[FORECAST_COLUMNS]
-    out["horizon"] = out["horizon"].astype("int64")
-    return out
+        yield out.sort_values(["product_id", "horizon"], ignore_index=True)

@@ -55,19 +55,28 @@ def level_offset(frame: pd.DataFrame) -> np.ndarray:
     return np.log(np.clip(frame["roll_mean_8"].to_numpy(dtype=float), 0.0, None) + LEVEL_FLOOR)
 
 
-def fit_lightgbm(frame: pd.DataFrame, config: SalesForecastConfig = SalesForecastConfig()):
-    """LightGBM with a Poisson (or Tweedie) objective on FEATURE_COLUMNS -> `target`, offset by the level.
+OBJECTIVES = ("poisson", "tweedie", "l1")
+# Log-link objectives: the trees correct the product's level (see level_offset). L1 is fitted on the
+# units themselves: it estimates the median, which is what minimises WAPE (an absolute error), and on
+# intermittent demand the median of most product-weeks is 0, which a mean (Poisson) never forecasts.
+LOG_LINK = ("poisson", "tweedie")
 
-    The training categories are kept on the model (`sales_categories_`) so scoring encodes alike.
+
+def fit_lightgbm(frame: pd.DataFrame, config: SalesForecastConfig = SalesForecastConfig(), objective: str | None = None):
+    """LightGBM with a Poisson, Tweedie or L1 objective on FEATURE_COLUMNS -> `target`.
+
+    The training categories are kept on the model (`sales_categories_`) so scoring encodes alike, and
+    the objective (`sales_objective_`) so prediction applies its link.
     """
     import lightgbm as lgb
 
+    objective = objective or "poisson"
     require_columns(frame, FEATURE_COLUMNS + ["target"], "feature frame", non_empty=True)
-    if config.objective not in ("poisson", "tweedie"):
-        raise ValueError(f"objective must be poisson or tweedie, not {config.objective!r}")
-    extra = {"tweedie_variance_power": 1.2} if config.objective == "tweedie" else {}
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, not {objective!r}")
+    extra = {"tweedie_variance_power": 1.2} if objective == "tweedie" else {}
     model = lgb.LGBMRegressor(
-        objective=config.objective,
+        objective=objective,
         num_threads=2,
         random_state=config.seed,
         deterministic=True,
@@ -77,12 +86,31 @@ def fit_lightgbm(frame: pd.DataFrame, config: SalesForecastConfig = SalesForecas
         **extra,
     )
     categories = sorted({c for c in frame["category"] if c is not None and not pd.isna(c)})
-    model.fit(lightgbm_design(frame, categories), training_target(frame), init_score=level_offset(frame))
+    init = level_offset(frame) if objective in LOG_LINK else None
+    model.fit(lightgbm_design(frame, categories), training_target(frame), init_score=init)
     model.sales_categories_ = categories
+    model.sales_objective_ = objective
     return model
 
 
+def volume_cap(frame: pd.DataFrame) -> np.ndarray:
+    """The most a product can be forecast to sell in one week: all it sold in the last 52 weeks, + 1.
+
+    On the Online Retail sample (as of 2011-09-01) the Poisson booster forecast 7e7 units a week for
+    products selling 1.5 a week: in log space one leaf, fitted on a handful of rows with a tiny level
+    and a wholesale order (7,128 units, cancelled weeks later: the cancellation's negative week is
+    clipped out of a count target, the order stays), got a value near +17, and rows of small products
+    that fell into it were forecast e^17 times their level (holdout WAPE 8,844). No week's demand of a
+    product is more than its whole past year's, so the forecast is bounded by it.
+    """
+    require_columns(frame, ["roll_mean_52", "age_weeks"], "feature frame")
+    weeks = np.clip(np.minimum(frame["age_weeks"].to_numpy(dtype=float), 52), 1, None)
+    return np.clip(frame["roll_mean_52"].to_numpy(dtype=float) * weeks, 0.0, None) + 1.0
+
+
 def predict_lightgbm(model, frame: pd.DataFrame) -> np.ndarray:
-    """exp(trees + level offset): both count objectives use a log link."""
+    """exp(trees + level offset) for the log-link objectives, the trees' value for L1; within volume_cap."""
     raw = model.predict(lightgbm_design(frame, model.sales_categories_), raw_score=True)
-    return np.exp(raw + level_offset(frame))
+    if getattr(model, "sales_objective_", "poisson") in LOG_LINK:
+        raw = np.exp(np.clip(raw + level_offset(frame), None, 50.0))
+    return np.clip(raw, 0.0, volume_cap(frame))

@@ -10,21 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def fit_level_scale(actual, predicted, bounds: tuple[float, float] = (0.67, 1.5)) -> float:
-    """sum(actual) / sum(predicted) on out-of-sample errors, clipped to `bounds`.
-
-    A pooled model carries the level of its training years into the forecast; where that level has
-    since moved (a shop growing, then flat), every product is off in the same direction. One factor
-    from the older backtest origins corrects that drift and is itself tested on the newest origin.
-    Clipped, because a handful of origins is little evidence for a large correction.
-    """
-    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
-    total = predicted.sum()
-    if actual.size == 0 or total <= 0:
-        return 1.0
-    return float(np.clip(actual.sum() / total, *bounds))
-
-
 def _scale(predicted: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(predicted, 0.0, None) + 1.0)
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ml.families.sales_forecast.calendar import calendar_features
+from ml.families.sales_forecast.intermittent import tsb_by_origin
 from ml.families.sales_forecast.panel import PanelMatrix
 
 LAGS = (1, 2, 3, 4, 8, 13, 26, 52)
@@ -30,6 +31,7 @@ ORIGIN_FEATURES = (
         "age_weeks",
         "category",
         "category_rate_13",
+        "tsb",
     ]
 )
 HORIZON_FEATURES = ["horizon", "seasonal_lag", "seasonal_mean_3", "week_of_year", "holiday_week", "weeks_to_christmas"]
@@ -48,6 +50,7 @@ class _Prepared:
     price_ffill: np.ndarray
     calendar: dict[str, np.ndarray]  # calendar facts by week index, a year past the panel's end
     category_codes: np.ndarray  # -1 where the category is unknown
+    tsb: np.ndarray  # TSB forecast at every origin (column t: from weeks < t)
 
     @classmethod
     def of(cls, m: PanelMatrix) -> _Prepared:
@@ -60,7 +63,8 @@ class _Prepared:
         calendar = calendar_features(pd.date_range(m.weeks[0], periods=m.n_weeks + 53, freq="7D"))
         calendar_arrays = {c: calendar[c].to_numpy() for c in calendar.columns}
         codes, _ = pd.factorize(pd.Series(m.category, dtype=object), use_na_sentinel=True)
-        return cls(cum(m.units), cum((m.units > 0).astype(float)), cum(m.buyers), price, calendar_arrays, codes)
+        return cls(cum(m.units), cum((m.units > 0).astype(float)), cum(m.buyers), price, calendar_arrays, codes,
+                   tsb_by_origin(m.units, m.first_idx))
 
 
 _CACHE: dict[int, tuple[PanelMatrix, _Prepared]] = {}
@@ -133,6 +137,7 @@ def _origin_arrays(m: PanelMatrix, t: int, horizon: int, products) -> dict[str, 
     base["age_weeks"] = alive.astype(float)
     base["category"] = m.category[rows]
     base["category_rate_13"] = _category_rate(m, p, t, rows)
+    base["tsb"] = p.tsb[rows, t]
 
     parts = []
     for h in range(1, horizon + 1):

@@ -26,8 +26,8 @@ def plot_actual_vs_forecast(m: PanelMatrix, predictions: pd.DataFrame, top_n: in
         rows = predictions[predictions["product_id"] == product].sort_values("target_week")
         for origin, g in rows.groupby("origin_week"):
             first = origin == rows["origin_week"].min()  # label each line once
-            ax.plot(g["target_week"], g["pred_lightgbm"], color="tab:blue", marker="o", ms=3,
-                    label="LightGBM" if first else None)
+            ax.plot(g["target_week"], g["pred_selected"], color="tab:blue", marker="o", ms=3,
+                    label="chosen per class (holdout)" if first else None)
             ax.plot(g["target_week"], g["pred_seasonal_naive"], color="tab:orange", ls="--",
                     label="seasonal naive" if first else None)
             if "lower_80" in g and g["lower_80"].notna().all():
