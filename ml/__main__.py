@@ -24,8 +24,23 @@ def _in_workspace(args):
     return settings.workspace(Path(args.workspace).resolve()) if args.workspace else contextlib.nullcontext()
 
 
+def _checked_as_of(value: str | None) -> bool:
+    """A malformed --as-of stops the command before anything starts, with what was wrong."""
+    from ml.orchestration import parse_date
+
+    try:
+        parse_date(value)
+    except ValueError as error:
+        print(f"--as-of: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def _run(args) -> int:
     from ml import pipeline, settings, summary
+
+    if not _checked_as_of(args.as_of):
+        return 2
 
     with _in_workspace(args):
         status = pipeline.run_pipeline(args.source, args.as_of)

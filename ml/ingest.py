@@ -18,6 +18,7 @@ import datetime as dt
 import gzip
 import io
 import logging
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,7 @@ def _read_table_batches(path: Path) -> Iterator[tuple[str, int, pd.DataFrame]]:
     if suffix in SPREADSHEET_SUFFIXES:
         try:
             sheets = pd.read_excel(path, sheet_name=None, dtype=str)
-        except (ValueError, OSError) as error:
+        except (ValueError, OSError, zipfile.BadZipFile) as error:  # a truncated .xlsx is a broken zip
             raise SourceError(f"{path}: cannot be read as {suffix[1:].upper()}: {error}") from error
         for name, frame in sheets.items():
             yield f"{path.name}[{name}]", 2, frame

@@ -121,3 +121,13 @@ def test_products_are_derived_when_the_export_has_none(tmp_path):
 
 def test_default_as_of_is_the_day_after_the_last_order():
     assert str(ingest.default_as_of(pd.Timestamp("2011-12-09 12:50"))) == "2011-12-10"
+
+
+def test_a_truncated_xlsx_is_a_source_error_naming_the_file(tmp_path):
+    frame = pd.read_csv(pd.io.common.StringIO(UCI_II), dtype=str)
+    whole = tmp_path / "whole.xlsx"
+    frame.to_excel(whole, index=False)
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # a download that stopped half-way
+    with pytest.raises(ingest.SourceError, match=r"cut.xlsx: cannot be read as XLSX"):
+        ingest.read_order_lines(cut)

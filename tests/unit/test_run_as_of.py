@@ -99,3 +99,24 @@ def test_errors_a_retry_cannot_mend_fail_the_task_at_once_and_transient_ones_kee
     with pytest.raises(orchestration.NoChampion):  # the score DAG skips on it: not a failure
         with orchestration.fail_fast():
             raise orchestration.NoChampion("no champion yet")
+
+
+def test_an_as_of_with_trailing_junk_or_slashes_is_refused_and_timestamps_read_back_are_dates():
+    import datetime as dt
+
+    import pytest
+
+    from ml.orchestration import parse_date
+
+    for bad in ("2011-12-01xyz", "2011/12/01", "01-12-2011", "2011-13-01"):
+        with pytest.raises(ValueError, match="as_of must be YYYY-MM-DD"):
+            parse_date(bad)
+    for good in ("2011-12-01", "2011-12-01 00:00:00", "2011-12-01T00:00:00+00:00", dt.date(2011, 12, 1)):
+        assert parse_date(good) == dt.date(2011, 12, 1)
+
+
+def test_ml_run_refuses_a_malformed_as_of_before_anything_starts(capsys, tmp_path):
+    from ml.__main__ import main
+
+    assert main(["run", "--source", str(tmp_path / "nothing.csv"), "--as-of", "2011/12/01"]) == 2
+    assert "--as-of: as_of must be YYYY-MM-DD, got '2011/12/01'" in capsys.readouterr().err
