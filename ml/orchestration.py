@@ -112,6 +112,14 @@ def stage_export(source: str, requested_as_of: str | None, scheduled_as_of: dt.d
             log.warning("%s ends on %s, %d days before this run's as-of date %s: is the inbox stale?",
                         source, export_as_of - dt.timedelta(days=1), (as_of - export_as_of).days, as_of)
     else:
+        today = today or dt.date.today()
+        if export_as_of > today + dt.timedelta(days=1):
+            # The default as-of is the day after the last order, so a future-dated row would move the
+            # whole run into the future and no "order on or after the as-of" check could catch it.
+            raise ingest.SourceError(
+                f"{source}: its last order line is dated {staged.last_order_ts}, after today ({today}); "
+                "future-dated rows would move the run's as-of date there. Fix the export's dates, or pass "
+                "--as-of to say which date the run stands for (later rows are then reported by validation)")
         as_of, origin, orders_before = export_as_of, "export", export_as_of
     return {"source": str(source), "as_of": as_of.isoformat(), "as_of_from": origin,
             "orders_before": orders_before.isoformat(), "staged_rows": staged.rows}

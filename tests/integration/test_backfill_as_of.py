@@ -79,3 +79,18 @@ def test_a_backfilled_challenger_never_displaces_a_newer_champion_and_past_dates
     versions = wh.query("SELECT CAST(as_of_date AS VARCHAR) AS day, min(model_version) AS lo, max(model_version) AS hi "
                         "FROM marts.user_segments GROUP BY 1 ORDER BY 1")
     assert versions.values.tolist() == [[past, "2", "2"], [now, "1", "1"]]
+
+
+def test_an_export_whose_last_order_lies_after_today_stops_before_it_moves_the_as_of(warehouse, small_shop,
+                                                                                   small_shop_as_of):
+    from ml import ingest
+
+    last_day = small_shop_as_of - dt.timedelta(days=1)
+    # The same export read as if today were a week before its last order: its newest rows are "future".
+    with pytest.raises(ingest.SourceError, match=rf"after today \({last_day - dt.timedelta(days=7)}\)"):
+        orchestration.stage_export(str(small_shop), None, None, today=last_day - dt.timedelta(days=7))
+    # Read on the day after its last order it is the default case, and --as-of is always accepted.
+    assert orchestration.stage_export(str(small_shop), None, None, today=last_day)["as_of_from"] == "export"
+    early = (small_shop_as_of - dt.timedelta(days=30)).isoformat()
+    assert orchestration.stage_export(str(small_shop), early, None,
+                                      today=last_day - dt.timedelta(days=60))["as_of"] == early
