@@ -116,13 +116,21 @@ def _csv_batches(path: Path) -> Iterator[tuple[str, int, pd.DataFrame]]:
 
 
 def _not_utf8(path: Path) -> bool:
+    """True when the first MiB is not UTF-8: the file is then read as Latin-1 (old Excel exports),
+    and the log says so, with the first byte that is not UTF-8, so a mis-encoded name can be traced."""
     with _open_binary(path) as handle:
         head = handle.read(1 << 20)
     try:
         head.decode("utf8")
         return False
     except UnicodeDecodeError as error:
-        return error.start < len(head) - 4  # a cut multibyte character at the end is fine
+        if error.start >= len(head) - 4:  # a cut multibyte character at the end is fine
+            return False
+        line = head.count(b"\n", 0, error.start) + 1
+        log.warning("%s is not UTF-8 (byte 0x%02x at line %d): read as Latin-1; text that was UTF-8 in it "
+                    "would come out garbled, so re-export it as UTF-8 if names look wrong",
+                    path, head[error.start], line)
+        return True
 
 
 def _warehouse_names(frame: pd.DataFrame, label: str) -> pd.DataFrame:

@@ -131,3 +131,16 @@ def test_a_truncated_xlsx_is_a_source_error_naming_the_file(tmp_path):
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # a download that stopped half-way
     with pytest.raises(ingest.SourceError, match=r"cut.xlsx: cannot be read as XLSX"):
         ingest.read_order_lines(cut)
+
+
+def test_a_latin_1_export_is_read_and_the_log_says_so_with_the_line(tmp_path, caplog):
+    import logging
+
+    path = tmp_path / "legacy.csv"
+    text = UCI_II.replace("United Kingdom", "Côte d'Ivoire", 1)
+    path.write_bytes(text.encode("latin-1"))
+    with caplog.at_level(logging.WARNING, logger="ml.ingest"):
+        lines = ingest.read_order_lines(path)
+    assert "Côte d'Ivoire" in set(lines["country"])
+    line = 1 + text.split("Côte")[0].count("\n")
+    assert f"legacy.csv is not UTF-8 (byte 0xf4 at line {line}): read as Latin-1" in caplog.text
