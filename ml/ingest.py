@@ -362,12 +362,18 @@ def stage_source(wh: Warehouse, source: Path) -> StagedSource:
 
 
 def publish_staged(wh: Warehouse) -> dict[str, int]:
-    """Swap validated staging tables into raw.* in one transaction (readers never see a mix)."""
+    """Swap validated staging tables into raw.* in one transaction (readers never see a mix).
+
+    An export is the whole shop: a table it does not carry (no events.csv this time) is dropped from
+    raw.*, not kept from the previous export, whose customers and products it would describe."""
     published = {}
     with wh.transaction():
         for name in STAGED_TABLES:
             staged, target = f"raw.stage_{name}", f"raw.{name}"
             if not wh.table_exists(staged):
+                if wh.table_exists(target):
+                    log.warning("the export has no %s: %s from the previous export is dropped", name, target)
+                    wh.execute(f"DROP TABLE {target}")
                 continue
             wh.execute(f"DROP TABLE IF EXISTS {target}")
             wh.execute(f"CREATE TABLE {target} AS SELECT * FROM {staged}")

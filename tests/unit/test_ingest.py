@@ -144,3 +144,18 @@ def test_a_latin_1_export_is_read_and_the_log_says_so_with_the_line(tmp_path, ca
     assert "Côte d'Ivoire" in set(lines["country"])
     line = 1 + text.split("Côte")[0].count("\n")
     assert f"legacy.csv is not UTF-8 (byte 0xf4 at line {line}): read as Latin-1" in caplog.text
+
+
+def test_a_folder_export_without_events_drops_the_previous_exports_events(warehouse, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "order_lines.csv").write_text(UCI_II)
+    (first / "events.csv").write_text("customer_id,product_id,event_type,event_ts\n"
+                                      "13085,85048,view,2009-12-01 07:40:00\n")
+    ingest.stage_source(warehouse, first)
+    assert ingest.publish_staged(warehouse)["events"] == 1
+    ingest.stage_source(warehouse, second)
+    published = ingest.publish_staged(warehouse)
+    assert "events" not in published and not warehouse.table_exists("raw.events")
+    assert warehouse.row_count("raw.order_lines") == published["order_lines"]
