@@ -60,3 +60,16 @@ def test_duplicate_invoice_lines_are_caught(warehouse, tmp_path):
 def test_missing_suite_file_is_an_error():
     with pytest.raises(FileNotFoundError, match="no expectation suite file"):
         validation.load_suite_definition("raw_nothing")
+
+
+def test_an_export_pasted_in_twice_is_caught_though_the_loader_numbers_its_lines(warehouse, tmp_path):
+    body = GOOD.split("\n", 1)[1]
+    stage(warehouse, tmp_path, GOOD + body)  # every line twice: the loader's line numbers differ
+    with pytest.raises(validation.ValidationFailed) as failure:
+        validation.validate_staged(warehouse, AS_OF, "run-twice")
+    message = str(failure.value)
+    assert "expect_compound_columns_to_be_unique" in message and "customer_id" in message
+    # a shop's few exact repeats (below 5% of its lines) are real and pass
+    many = "".join(f"5{i:05d},P{i},THING,1,2010-12-01 10:00:00,1.00,{i},United Kingdom\n" for i in range(40))
+    stage(warehouse, tmp_path, GOOD + many + many.splitlines(keepends=True)[0])
+    assert all(o.success for o in validation.validate_staged(warehouse, AS_OF, "run-one-repeat"))
