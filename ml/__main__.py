@@ -43,7 +43,11 @@ def _run(args) -> int:
         return 2
 
     with _in_workspace(args):
-        status = pipeline.run_pipeline(args.source, args.as_of)
+        try:
+            status = pipeline.run_pipeline(args.source, args.as_of)
+        except pipeline.WorkspaceBusy as busy:
+            print(str(busy), file=sys.stderr)
+            return 3
         if status != 0:
             print(f"\nThe pipeline stopped (exit {status}); see the task log above. A failed DAG leaves its "
                   "own marts and champions as they were; the DAGs before it kept what they wrote.", file=sys.stderr)
@@ -61,7 +65,11 @@ def _demo(args) -> int:
     if not (shop / "order_lines.csv").exists():
         write_shop(ShopSpec(customers=args.customers, seed=args.seed), shop)
         print(f"generated a demo shop of {args.customers} customers in {shop}")
-    status = pipeline.run_pipeline(str(shop), args.as_of)
+    try:
+        status = pipeline.run_pipeline(str(shop), args.as_of)
+    except pipeline.WorkspaceBusy as busy:
+        print(str(busy), file=sys.stderr)
+        return 3
     if status != 0:
         return status
     print(summary.summary())

@@ -120,3 +120,14 @@ def test_ml_run_refuses_a_malformed_as_of_before_anything_starts(capsys, tmp_pat
 
     assert main(["run", "--source", str(tmp_path / "nothing.csv"), "--as-of", "2011/12/01"]) == 2
     assert "--as-of: as_of must be YYYY-MM-DD, got '2011/12/01'" in capsys.readouterr().err
+
+
+def test_a_second_run_on_a_busy_workspace_stops_at_once_naming_the_first(state_home, tmp_path, capsys):
+    from ml import pipeline
+    from ml.__main__ import main
+
+    with pipeline.workspace_lock(state_home):
+        assert main(["run", "--source", str(tmp_path / "export.csv")]) == 3
+        assert f"another run is using {state_home} (pid " in capsys.readouterr().err
+    with pipeline.workspace_lock(state_home):  # released when the first run ends
+        pass
