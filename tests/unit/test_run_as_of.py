@@ -131,3 +131,11 @@ def test_a_second_run_on_a_busy_workspace_stops_at_once_naming_the_first(state_h
         assert f"another run is using {state_home} (pid " in capsys.readouterr().err
     with pipeline.workspace_lock(state_home):  # released when the first run ends
         pass
+
+
+def test_the_printed_ui_hints_listen_on_this_machine_only(state_home):
+    from ml import summary
+
+    text = summary.summary()
+    hints = [line for line in text.splitlines() if "mlflow ui" in line or "airflow api-server" in line]
+    assert len(hints) == 2 and all("--host 127.0.0.1" in line for line in hints)
