@@ -117,7 +117,8 @@ def validate_batches(batches: Iterable[pd.DataFrame], suite_name: str, as_of: dt
                 result_format=result_format))
         result = checkpoints[locators].run(
             batch_parameters={"dataframe": frame},
-            expectation_parameters={"as_of": pd.Timestamp(as_of)},
+            expectation_parameters={"as_of": pd.Timestamp(as_of),
+                                    "earliest": pd.Timestamp(settings.earliest_order_date())},
         )
         suite_result = next(iter(result.run_results.values()))
         success = success and bool(suite_result.success)

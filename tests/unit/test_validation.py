@@ -76,3 +76,12 @@ def test_an_export_pasted_in_twice_is_caught_though_the_loader_numbers_its_lines
     many = "".join(f"5{i:05d},P{i},THING,1,2010-12-01 10:00:00,1.00,{i},United Kingdom\n" for i in range(40))
     stage(warehouse, tmp_path, GOOD + many + many.splitlines(keepends=True)[0])
     assert all(o.success for o in validation.validate_staged(warehouse, AS_OF, "run-one-repeat"))
+
+
+def test_an_order_dated_before_the_earliest_date_is_refused_with_its_row(warehouse, tmp_path, monkeypatch):
+    stage(warehouse, tmp_path, GOOD.replace("2010-12-01 09:41:00", "1900-01-01 09:41:00"))
+    with pytest.raises(validation.ValidationFailed) as failure:
+        validation.validate_staged(warehouse, AS_OF, "run-1900")
+    assert "on column invoice_ts" in str(failure.value) and "source_row=4" in str(failure.value)
+    monkeypatch.setenv("VALUEFLOW_EARLIEST_ORDER_DATE", "1899-01-01")  # a shop with that long a history
+    assert all(o.success for o in validation.validate_staged(warehouse, AS_OF, "run-1900-allowed"))
