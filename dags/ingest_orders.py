@@ -59,10 +59,11 @@ def ingest_orders():
         params, dag_run = context["params"], context["dag_run"]
         scheduled = orchestration.schedule_as_of(dag_run.run_type, context.get("data_interval_end"),
                                                  context.get("logical_date"))
-        try:
-            return orchestration.stage_export(params["source"], params["as_of"], scheduled)
-        except ingest.SourceError as error:  # a broken file will not mend itself on retry
-            raise AirflowFailException(str(error)) from error
+        with orchestration.fail_fast():  # a malformed as_of, too, fails the same way on every retry
+            try:
+                return orchestration.stage_export(params["source"], params["as_of"], scheduled)
+            except ingest.SourceError as error:  # a broken file will not mend itself on retry
+                raise AirflowFailException(str(error)) from error
 
     @task
     def validate_order_lines(staged: dict) -> dict:
@@ -71,11 +72,12 @@ def ingest_orders():
 
         from ml import orchestration, validation
 
-        try:
-            return orchestration.validate_export(staged["as_of"], get_current_context()["run_id"],
-                                                 staged.get("orders_before"))
-        except validation.ValidationFailed as error:
-            raise AirflowFailException(str(error)) from error
+        with orchestration.fail_fast():
+            try:
+                return orchestration.validate_export(staged["as_of"], get_current_context()["run_id"],
+                                                     staged.get("orders_before"))
+            except validation.ValidationFailed as error:
+                raise AirflowFailException(str(error)) from error
 
     @task(outlets=[RAW_ORDER_LINES])
     def publish_raw_tables(staged: dict, validated: dict) -> dict:
@@ -84,7 +86,8 @@ def ingest_orders():
         from ml import orchestration
 
         context = get_current_context()
-        published = orchestration.publish_export(staged["source"], validated["as_of"], context["run_id"])
+        with orchestration.fail_fast():
+            published = orchestration.publish_export(staged["source"], validated["as_of"], context["run_id"])
         context["outlet_events"][RAW_ORDER_LINES].extra = {"as_of": published["as_of"]}
         return published
 
@@ -94,7 +97,8 @@ def ingest_orders():
 
         from ml import orchestration
 
-        built = orchestration.build_user_features(published["as_of"])
+        with orchestration.fail_fast():
+            built = orchestration.build_user_features(published["as_of"])
         get_current_context()["outlet_events"][USER_FEATURES].extra = {"as_of": built["as_of"]}
         return built
 

@@ -11,8 +11,9 @@ For every family in `ml/families/__init__.py` (`FAMILY_MARTS`), this file builds
 
 The as-of date is the param `as_of` (YYYY-MM-DD) if given, else the one the triggering Asset
 events carry (`extra["as_of"]`: the ingest's, then the promotion's), else the latest published
-export's. A challenger trained for a date before the champion's (a backfill) is recorded but not
-promoted, and scoring a past date uses the model that was champion on that date.
+export's. A challenger trained for a date before the champion's (a backfill) never moves the
+champion alias; it serves its own date when the policy would have promoted it, else the family's
+best baseline does, and scoring a past date uses the model chosen for it or before it.
 """
 from __future__ import annotations
 

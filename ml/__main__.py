@@ -24,11 +24,30 @@ def _in_workspace(args):
     return settings.workspace(Path(args.workspace).resolve()) if args.workspace else contextlib.nullcontext()
 
 
+def _checked_as_of(value: str | None) -> bool:
+    """A malformed --as-of stops the command before anything starts, with what was wrong."""
+    from ml.orchestration import parse_date
+
+    try:
+        parse_date(value)
+    except ValueError as error:
+        print(f"--as-of: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def _run(args) -> int:
     from ml import pipeline, settings, summary
 
+    if not _checked_as_of(args.as_of):
+        return 2
+
     with _in_workspace(args):
-        status = pipeline.run_pipeline(args.source, args.as_of)
+        try:
+            status = pipeline.run_pipeline(args.source, args.as_of)
+        except pipeline.WorkspaceBusy as busy:
+            print(str(busy), file=sys.stderr)
+            return 3
         if status != 0:
             print(f"\nThe pipeline stopped (exit {status}); see the task log above. A failed DAG leaves its "
                   "own marts and champions as they were; the DAGs before it kept what they wrote.", file=sys.stderr)
@@ -46,7 +65,11 @@ def _demo(args) -> int:
     if not (shop / "order_lines.csv").exists():
         write_shop(ShopSpec(customers=args.customers, seed=args.seed), shop)
         print(f"generated a demo shop of {args.customers} customers in {shop}")
-    status = pipeline.run_pipeline(str(shop), args.as_of)
+    try:
+        status = pipeline.run_pipeline(str(shop), args.as_of)
+    except pipeline.WorkspaceBusy as busy:
+        print(str(busy), file=sys.stderr)
+        return 3
     if status != 0:
         return status
     print(summary.summary())

@@ -18,6 +18,7 @@ import datetime as dt
 import gzip
 import io
 import logging
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,7 @@ def _read_table_batches(path: Path) -> Iterator[tuple[str, int, pd.DataFrame]]:
     if suffix in SPREADSHEET_SUFFIXES:
         try:
             sheets = pd.read_excel(path, sheet_name=None, dtype=str)
-        except (ValueError, OSError) as error:
+        except (ValueError, OSError, zipfile.BadZipFile) as error:  # a truncated .xlsx is a broken zip
             raise SourceError(f"{path}: cannot be read as {suffix[1:].upper()}: {error}") from error
         for name, frame in sheets.items():
             yield f"{path.name}[{name}]", 2, frame
@@ -115,13 +116,21 @@ def _csv_batches(path: Path) -> Iterator[tuple[str, int, pd.DataFrame]]:
 
 
 def _not_utf8(path: Path) -> bool:
+    """True when the first MiB is not UTF-8: the file is then read as Latin-1 (old Excel exports),
+    and the log says so, with the first byte that is not UTF-8, so a mis-encoded name can be traced."""
     with _open_binary(path) as handle:
         head = handle.read(1 << 20)
     try:
         head.decode("utf8")
         return False
     except UnicodeDecodeError as error:
-        return error.start < len(head) - 4  # a cut multibyte character at the end is fine
+        if error.start >= len(head) - 4:  # a cut multibyte character at the end is fine
+            return False
+        line = head.count(b"\n", 0, error.start) + 1
+        log.warning("%s is not UTF-8 (byte 0x%02x at line %d): read as Latin-1; text that was UTF-8 in it "
+                    "would come out garbled, so re-export it as UTF-8 if names look wrong",
+                    path, head[error.start], line)
+        return True
 
 
 def _warehouse_names(frame: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -353,12 +362,18 @@ def stage_source(wh: Warehouse, source: Path) -> StagedSource:
 
 
 def publish_staged(wh: Warehouse) -> dict[str, int]:
-    """Swap validated staging tables into raw.* in one transaction (readers never see a mix)."""
+    """Swap validated staging tables into raw.* in one transaction (readers never see a mix).
+
+    An export is the whole shop: a table it does not carry (no events.csv this time) is dropped from
+    raw.*, not kept from the previous export, whose customers and products it would describe."""
     published = {}
     with wh.transaction():
         for name in STAGED_TABLES:
             staged, target = f"raw.stage_{name}", f"raw.{name}"
             if not wh.table_exists(staged):
+                if wh.table_exists(target):
+                    log.warning("the export has no %s: %s from the previous export is dropped", name, target)
+                    wh.execute(f"DROP TABLE {target}")
                 continue
             wh.execute(f"DROP TABLE IF EXISTS {target}")
             wh.execute(f"CREATE TABLE {target} AS SELECT * FROM {staged}")

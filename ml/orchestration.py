@@ -54,8 +54,9 @@ def parse_date(value: str | dt.date | None) -> dt.date | None:
         return None
     if isinstance(value, dt.date):
         return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
+    text = str(value).strip()
+    try:  # a date, or a timestamp read back from XCom or the warehouse ("2025-12-01 00:00:00"); no junk
+        return dt.date.fromisoformat(text) if len(text) <= 10 else dt.datetime.fromisoformat(text).date()
     except ValueError as error:
         raise ValueError(f"as_of must be YYYY-MM-DD, got {value!r}") from error
 
@@ -96,12 +97,12 @@ def stage_export(source: str, requested_as_of: str | None, scheduled_as_of: dt.d
     a past week); its features, training and marts are point in time, so later orders are not an
     error there, only orders dated after the day the run reads them.
     """
+    requested = parse_date(requested_as_of)  # a malformed date fails before a row is read
     with connect() as wh:
         staged = ingest.stage_source(wh, Path(source))
     if staged.last_order_ts is None:
         raise ingest.SourceError(f"{source}: no order line has a readable date")
     export_as_of = ingest.default_as_of(staged.last_order_ts)
-    requested = parse_date(requested_as_of)
     if requested is not None:
         as_of, origin, orders_before = requested, "conf", requested
     elif scheduled_as_of is not None:
@@ -111,6 +112,14 @@ def stage_export(source: str, requested_as_of: str | None, scheduled_as_of: dt.d
             log.warning("%s ends on %s, %d days before this run's as-of date %s: is the inbox stale?",
                         source, export_as_of - dt.timedelta(days=1), (as_of - export_as_of).days, as_of)
     else:
+        today = today or dt.date.today()
+        if export_as_of > today + dt.timedelta(days=1):
+            # The default as-of is the day after the last order, so a future-dated row would move the
+            # whole run into the future and no "order on or after the as-of" check could catch it.
+            raise ingest.SourceError(
+                f"{source}: its last order line is dated {staged.last_order_ts}, after today ({today}); "
+                "future-dated rows would move the run's as-of date there. Fix the export's dates, or pass "
+                "--as-of to say which date the run stands for (later rows are then reported by validation)")
         as_of, origin, orders_before = export_as_of, "export", export_as_of
     return {"source": str(source), "as_of": as_of.isoformat(), "as_of_from": origin,
             "orders_before": orders_before.isoformat(), "staged_rows": staged.rows}

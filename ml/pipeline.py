@@ -5,10 +5,13 @@ the DAGs with `dag.test()`; `ml/` itself never imports Airflow.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from ml import settings
@@ -39,6 +42,34 @@ def airflow_bin() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
+class WorkspaceBusy(RuntimeError):
+    """Another run holds this workspace: two runs would fight over one DuckDB file and one registry."""
+
+
+@contextlib.contextmanager
+def workspace_lock(home: Path) -> Iterator[None]:
+    """Hold `home/.run.lock` for the block, or fail at once naming the run that holds it. The OS
+    releases the lock when its process dies, so a killed run never leaves the workspace locked."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / ".run.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise WorkspaceBusy(f"another run is using {home} ({handle.read().strip() or 'unknown'}); wait for it "
+                                "to finish, or give this one its own --workspace") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, {' '.join(sys.argv[:3])}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def migrate_metadata(env: dict[str, str]) -> None:
     subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
 
@@ -57,6 +88,11 @@ def run_pipeline(source: str, as_of: str | None = None, env_extra: dict[str, str
 
     `keep_going` runs the DAGs after a failed one too (each family's DAGs stand on their own).
     """
+    with workspace_lock(settings.state_dir()):
+        return _run_locked(source, as_of, env_extra, dag_ids, keep_going)
+
+
+def _run_locked(source, as_of, env_extra, dag_ids, keep_going) -> int:
     env = airflow_env(env_extra)
     migrate_metadata(env)
     dag_ids = dag_ids or pipeline_dag_ids()

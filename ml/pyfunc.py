@@ -63,8 +63,28 @@ def log_pyfunc(predictor: Predictor, example: pd.DataFrame, *, artifact: str | P
     return mlflow.pyfunc.log_model(
         name=name, python_model=PredictorPyfunc(predictor, loader),
         artifacts={ARTIFACT: str(artifact)} if artifact is not None else None,
-        signature=infer_signature(example, output, params=params), input_example=example,
+        signature=infer_signature(example, output, params=params), input_example=anonymised_example(example),
         pip_requirements=pip_requirements)
+
+
+def anonymised_example(example: pd.DataFrame) -> pd.DataFrame:
+    """The input example MLflow stores beside a model, with no customer's data in it: identifier
+    columns (`*_id`) become placeholders and every number its column's median over the example,
+    so the artifact shows the input's shape and typical values, not a person's. Types are kept, so
+    the example still matches the signature inferred on the real rows."""
+    out = example.copy()
+    for column in out.columns:
+        series = out[column]
+        if pd.api.types.is_bool_dtype(series):
+            continue
+        if pd.api.types.is_numeric_dtype(series):
+            median = series.median()
+            if not pd.isna(median):
+                out[column] = series.where(series.isna(), median).astype(series.dtype)
+        elif str(column).endswith("_id"):
+            out[column] = pd.Series([f"example-{i + 1}" for i in range(len(out))], index=out.index,
+                                    dtype=series.dtype if series.dtype != object else object)
+    return out
 
 
 def load_predictor(model_uri: str) -> Predictor:

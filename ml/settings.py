@@ -34,6 +34,11 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("VALUEFLOW_DUCKDB_MEMORY_LIMIT", "4GB")
 
 
+def earliest_order_date() -> str:
+    """Orders dated before it are refused by validation (a 1900 date is a broken export, not history)."""
+    return os.environ.get("VALUEFLOW_EARLIEST_ORDER_DATE", "1990-01-01")
+
+
 def mlflow_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
 

@@ -34,8 +34,11 @@ def summary() -> str:
         why = f": last challenger {last['decision'].iat[0]} ({last['reason'].iat[0]})" if last is not None and len(last) else ""
         lines.append(f"  {name:<20} none yet{why}")
     lines += ["", "open the UIs:",
-              f"  MLflow:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()} --port 5000",
+              f"  MLflow:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()} "
+              "--host 127.0.0.1 --port 5000",
               f"  Airflow: AIRFLOW_HOME={home / 'airflow'} AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags PYTHONPATH=$PWD "
-              f"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True .venv/bin/airflow api-server --port 8080",
-              "           (then http://localhost:8080: the DAGs, their runs and task logs of this demo)"]
+              f"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True .venv/bin/airflow api-server --host 127.0.0.1 "
+              "--port 8080",
+              "           (then http://localhost:8080: the DAGs, their runs and task logs of this demo; everyone who"
+              " reaches it is admin, so it listens on this machine only)"]
     return "\n".join(lines)

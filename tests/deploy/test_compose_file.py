@@ -104,7 +104,26 @@ def test_every_setting_is_in_env_example_and_no_secret_is_committed(compose):
     for environment in environments:
         for key, value in environment.items():
             if re.search(r"PASSWORD|SECRET|FERNET", key):
-                assert re.fullmatch(r"(\$\{[A-Z_]+\})+", str(value)), f"{key} is not taken from .env"
+                assert re.fullmatch(r"(\$\{[A-Z_]+(:\?[^}]*)?\})+", str(value)), f"{key} is not taken from .env"
+
+
+def test_an_empty_secret_stops_compose_and_unauthenticated_uis_listen_on_loopback_only(compose):
+    text = COMPOSE.read_text()
+    for secret in SECRETS:  # ${VAR} would start Redis or Postgres with an empty password
+        uses = re.findall(r"(?<!\$)\$\{" + secret + r"(:\?[^}]*)?\}", text)
+        assert uses and all(use.startswith(":?") for use in uses), f"{secret} must be ${{{secret}:?...}}"
+    for service in ("mlflow", "flower"):  # no authentication of their own
+        for port in compose["services"][service].get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{service} publishes {port} on every interface"
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
+def test_docker_compose_config_refuses_an_env_with_an_empty_secret(tmp_path):
+    shutil.copy(COMPOSE, tmp_path / "docker-compose.yaml")
+    values = {k: (v or "x") for k, v in env_example().items()} | {"REDIS_PASSWORD": ""}
+    (tmp_path / ".env").write_text("\n".join(f"{k}={v}" for k, v in values.items()) + "\n")
+    result = subprocess.run(["docker-compose", "config", "-q"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode != 0 and "set REDIS_PASSWORD in .env" in result.stderr
 
 
 def test_postgres_creates_the_warehouse_and_mlflow_databases(compose):
@@ -115,6 +134,7 @@ def test_postgres_creates_the_warehouse_and_mlflow_databases(compose):
 
 
 def _host(url: str) -> str:
+    url = re.sub(r"\$\{[^}]*\}", "x", url)  # as compose interpolates it (a ${VAR:?message} holds "?")
     return urlparse(url.split("+", 1)[-1] if url.startswith("db+") else url).hostname
 
 
@@ -131,7 +151,7 @@ def test_every_service_the_dags_need_is_reachable_by_name(compose):
     }
     for setting, service in needs.items():
         assert _host(env[setting]) == service in services, setting
-    assert urlparse(env["AIRFLOW_CONN_WAREHOUSE"]).path == "/warehouse"
+    assert urlparse(re.sub(r"\$\{[^}]*\}", "x", env["AIRFLOW_CONN_WAREHOUSE"])).path == "/warehouse"
     mlflow = compose["services"]["mlflow"]["command"]
     assert any(a.startswith("--backend-store-uri=postgresql") and a.endswith("@postgres:5432/mlflow") for a in mlflow)
     assert "--serve-artifacts" in mlflow

@@ -44,7 +44,7 @@ def test_the_conf_wins_over_the_schedule_and_the_export_is_the_default(warehouse
     assert (default["as_of"], default["as_of_from"]) == (small_shop_as_of.isoformat(), "export")
 
 
-def test_a_backfilled_challenger_never_displaces_a_newer_champion_and_past_dates_use_their_own(
+def test_a_backfilled_challenger_never_displaces_a_newer_champion_and_past_dates_get_their_own(
         loaded_warehouse, mlflow_store, small_shop_as_of):
     wh = loaded_warehouse
     now, past = small_shop_as_of.isoformat(), (small_shop_as_of - dt.timedelta(days=56)).isoformat()
@@ -62,20 +62,35 @@ def test_a_backfilled_challenger_never_displaces_a_newer_champion_and_past_dates
     orchestration.build_family_features("segmentation", past)
     orchestration.train_family("segmentation", past)
     backfilled = orchestration.promote_family("segmentation", past, "backfill")
-    assert not backfilled["promoted"] and backfilled["champion_version"] == "1"
-    recorded = wh.query("SELECT decision, as_of_date FROM ops.model_promotions WHERE challenger_version = '2'")
-    assert recorded["decision"].tolist() == ["rejected"] and str(recorded["as_of_date"].iloc[0])[:10] == past
+    assert not backfilled["promoted"] and backfilled["champion_version"] == "1"  # the present keeps v1
+    recorded = wh.query("SELECT challenger_version, decision, as_of_date FROM ops.model_promotions "
+                        f"WHERE as_of_date = DATE '{past}' ORDER BY decided_at")
+    # The past date gets its own model: the backfilled challenger if the policy would have promoted
+    # it, else the best baseline fitted on that date's history; neither moves the champion alias.
+    decisions = recorded["decision"].tolist()
+    assert decisions in (["promoted_for_backfill"], ["rejected", "baseline_served"]), decisions
+    serving = recorded["challenger_version"].iloc[-1]
+    assert registry.champion_at("segmentation", past).version == serving != "1"
+    assert registry.get_alias("segmentation", registry.CHAMPION).version == "1"
 
-    # No model was champion on the past date yet: its mart partition is left alone, not leaked into.
-    with pytest.raises(orchestration.NoChampion, match=f"had no champion on {past}"):
-        orchestration.score_family("segmentation", past)
-    assert not wh.table_exists("marts.user_segments")
-
-    # Once a version had been promoted for that date, the past is scored with it, the present with v1.
-    registry.tag_version(registry.get_version("segmentation", "2"),
-                         {"valueflow.decision": "promoted", registry.DECIDED_AS_OF_TAG: past})
-    assert orchestration.score_family("segmentation", past)["model_version"] == "2"
+    # The past is scored with its own model, the present with v1: nothing after `past` leaks into it.
+    assert orchestration.score_family("segmentation", past)["model_version"] == serving
     assert orchestration.score_family("segmentation", now)["model_version"] == "1"
     versions = wh.query("SELECT CAST(as_of_date AS VARCHAR) AS day, min(model_version) AS lo, max(model_version) AS hi "
                         "FROM marts.user_segments GROUP BY 1 ORDER BY 1")
-    assert versions.values.tolist() == [[past, "2", "2"], [now, "1", "1"]]
+    assert versions.values.tolist() == [[past, serving, serving], [now, "1", "1"]]
+
+
+def test_an_export_whose_last_order_lies_after_today_stops_before_it_moves_the_as_of(warehouse, small_shop,
+                                                                                   small_shop_as_of):
+    from ml import ingest
+
+    last_day = small_shop_as_of - dt.timedelta(days=1)
+    # The same export read as if today were a week before its last order: its newest rows are "future".
+    with pytest.raises(ingest.SourceError, match=rf"after today \({last_day - dt.timedelta(days=7)}\)"):
+        orchestration.stage_export(str(small_shop), None, None, today=last_day - dt.timedelta(days=7))
+    # Read on the day after its last order it is the default case, and --as-of is always accepted.
+    assert orchestration.stage_export(str(small_shop), None, None, today=last_day)["as_of_from"] == "export"
+    early = (small_shop_as_of - dt.timedelta(days=30)).isoformat()
+    assert orchestration.stage_export(str(small_shop), early, None,
+                                      today=last_day - dt.timedelta(days=60))["as_of"] == early

@@ -35,7 +35,7 @@ PG_HOST, PG_PORT, PG_ADMIN_USER = "127.0.0.1", 5432, "postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DB = int(os.environ.get("VALUEFLOW_SYSTEM_REDIS_DB", "13"))  # dedicated to this test
 MARKER = "VALUEFLOW_STACK_ID"
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-?])([^}]*))?\}")
 _URL = re.compile(r"^(?P<scheme>[a-z0-9+]+://)(?:(?P<userinfo>[^@/]*)@)?(?P<host>[A-Za-z0-9_.-]+)"
                   r"(?::(?P<port>\d+))?(?P<path>/.*)?$")
 
@@ -46,13 +46,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def interpolate(text: str, values: dict[str, str]) -> str:
-    """Compose's ${VAR}, ${VAR:-default} and $$, as `docker compose` does with the .env file."""
+# This machine's PostgreSQL (trust auth) and Redis have no passwords, which production must refuse.
+LOOPBACK_EMPTY_SECRETS = frozenset({"POSTGRES_PASSWORD", "REDIS_PASSWORD"})
+
+
+def interpolate(text: str, values: dict[str, str], allow_empty: frozenset[str] = LOOPBACK_EMPTY_SECRETS) -> str:
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR:?message} and $$, as `docker compose` does with the .env file."""
     def substitute(match: re.Match) -> str:
         if match.group(0) == "$$":
             return "$"
         value = values.get(match.group(1), "")
-        return value if value else (match.group(2) or "")
+        if match.group(2) == "?" and not value and match.group(1) not in allow_empty:
+            raise ValueError(f"{match.group(1)}: {match.group(3)}")
+        return value if value else (match.group(3) if match.group(2) == "-" else "") or ""
     return _VAR.sub(substitute, text)
 
 

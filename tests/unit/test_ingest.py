@@ -121,3 +121,41 @@ def test_products_are_derived_when_the_export_has_none(tmp_path):
 
 def test_default_as_of_is_the_day_after_the_last_order():
     assert str(ingest.default_as_of(pd.Timestamp("2011-12-09 12:50"))) == "2011-12-10"
+
+
+def test_a_truncated_xlsx_is_a_source_error_naming_the_file(tmp_path):
+    frame = pd.read_csv(pd.io.common.StringIO(UCI_II), dtype=str)
+    whole = tmp_path / "whole.xlsx"
+    frame.to_excel(whole, index=False)
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # a download that stopped half-way
+    with pytest.raises(ingest.SourceError, match=r"cut.xlsx: cannot be read as XLSX"):
+        ingest.read_order_lines(cut)
+
+
+def test_a_latin_1_export_is_read_and_the_log_says_so_with_the_line(tmp_path, caplog):
+    import logging
+
+    path = tmp_path / "legacy.csv"
+    text = UCI_II.replace("United Kingdom", "Côte d'Ivoire", 1)
+    path.write_bytes(text.encode("latin-1"))
+    with caplog.at_level(logging.WARNING, logger="ml.ingest"):
+        lines = ingest.read_order_lines(path)
+    assert "Côte d'Ivoire" in set(lines["country"])
+    line = 1 + text.split("Côte")[0].count("\n")
+    assert f"legacy.csv is not UTF-8 (byte 0xf4 at line {line}): read as Latin-1" in caplog.text
+
+
+def test_a_folder_export_without_events_drops_the_previous_exports_events(warehouse, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "order_lines.csv").write_text(UCI_II)
+    (first / "events.csv").write_text("customer_id,product_id,event_type,event_ts\n"
+                                      "13085,85048,view,2009-12-01 07:40:00\n")
+    ingest.stage_source(warehouse, first)
+    assert ingest.publish_staged(warehouse)["events"] == 1
+    ingest.stage_source(warehouse, second)
+    published = ingest.publish_staged(warehouse)
+    assert "events" not in published and not warehouse.table_exists("raw.events")
+    assert warehouse.row_count("raw.order_lines") == published["order_lines"]

@@ -59,3 +59,18 @@ def test_an_artifact_predictor_is_read_back_by_its_loader_not_unpickled(tmp_path
 def test_an_artifact_without_its_loader_is_refused():
     with pytest.raises(ValueError, match="loader"):
         pyfunc.log_pyfunc(Doubler(), pd.DataFrame({"x": [1.0]}), artifact="somewhere")
+
+
+def test_the_stored_input_example_carries_no_customer_of_the_training_data():
+    from ml.pyfunc import anonymised_example
+
+    rows = pd.DataFrame({"customer_id": ["17850", "13047", "12583"], "recency_days": [3, 40, 200],
+                         "monetary": [812.5, None, 90.0], "is_active": [True, False, True],
+                         "segment": ["a", "b", "c"]})
+    example = anonymised_example(rows)
+    assert example["customer_id"].tolist() == ["example-1", "example-2", "example-3"]
+    assert example["recency_days"].tolist() == [40, 40, 40] and example["recency_days"].dtype == rows["recency_days"].dtype
+    assert example["monetary"].iloc[0] == example["monetary"].iloc[2] == pytest.approx(451.25)
+    assert pd.isna(example["monetary"].iloc[1])  # missing stays missing: the signature allows it
+    assert example["is_active"].tolist() == [True, False, True] and example["segment"].tolist() == ["a", "b", "c"]
+    assert rows["customer_id"].tolist() == ["17850", "13047", "12583"]  # the caller's frame is untouched

@@ -99,3 +99,43 @@ def test_errors_a_retry_cannot_mend_fail_the_task_at_once_and_transient_ones_kee
     with pytest.raises(orchestration.NoChampion):  # the score DAG skips on it: not a failure
         with orchestration.fail_fast():
             raise orchestration.NoChampion("no champion yet")
+
+
+def test_an_as_of_with_trailing_junk_or_slashes_is_refused_and_timestamps_read_back_are_dates():
+    import datetime as dt
+
+    import pytest
+
+    from ml.orchestration import parse_date
+
+    for bad in ("2011-12-01xyz", "2011/12/01", "01-12-2011", "2011-13-01"):
+        with pytest.raises(ValueError, match="as_of must be YYYY-MM-DD"):
+            parse_date(bad)
+    for good in ("2011-12-01", "2011-12-01 00:00:00", "2011-12-01T00:00:00+00:00", dt.date(2011, 12, 1)):
+        assert parse_date(good) == dt.date(2011, 12, 1)
+
+
+def test_ml_run_refuses_a_malformed_as_of_before_anything_starts(capsys, tmp_path):
+    from ml.__main__ import main
+
+    assert main(["run", "--source", str(tmp_path / "nothing.csv"), "--as-of", "2011/12/01"]) == 2
+    assert "--as-of: as_of must be YYYY-MM-DD, got '2011/12/01'" in capsys.readouterr().err
+
+
+def test_a_second_run_on_a_busy_workspace_stops_at_once_naming_the_first(state_home, tmp_path, capsys):
+    from ml import pipeline
+    from ml.__main__ import main
+
+    with pipeline.workspace_lock(state_home):
+        assert main(["run", "--source", str(tmp_path / "export.csv")]) == 3
+        assert f"another run is using {state_home} (pid " in capsys.readouterr().err
+    with pipeline.workspace_lock(state_home):  # released when the first run ends
+        pass
+
+
+def test_the_printed_ui_hints_listen_on_this_machine_only(state_home):
+    from ml import summary
+
+    text = summary.summary()
+    hints = [line for line in text.splitlines() if "mlflow ui" in line or "airflow api-server" in line]
+    assert len(hints) == 2 and all("--host 127.0.0.1" in line for line in hints)

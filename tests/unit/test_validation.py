@@ -60,3 +60,28 @@ def test_duplicate_invoice_lines_are_caught(warehouse, tmp_path):
 def test_missing_suite_file_is_an_error():
     with pytest.raises(FileNotFoundError, match="no expectation suite file"):
         validation.load_suite_definition("raw_nothing")
+
+
+def test_an_export_pasted_in_twice_is_caught_though_the_loader_numbers_its_lines(warehouse, tmp_path):
+    body = GOOD.split("\n", 1)[1]
+    stage(warehouse, tmp_path, GOOD + body)  # every line twice: the loader's line numbers differ
+    with pytest.raises(validation.ValidationFailed) as failure:
+        validation.validate_staged(warehouse, AS_OF, "run-twice")
+    message = str(failure.value)
+    assert "expect_compound_columns_to_be_unique" in message and "customer_id=<a customer id>" in message
+    assert "17850" not in message and "14527" not in message  # where the rows are, not whose they are
+    recorded = warehouse.query("SELECT * FROM ops.validation_results WHERE run_id = 'run-twice'")
+    assert "17850" not in recorded.to_json()
+    # a shop's few exact repeats (below 5% of its lines) are real and pass
+    many = "".join(f"5{i:05d},P{i},THING,1,2010-12-01 10:00:00,1.00,{i},United Kingdom\n" for i in range(40))
+    stage(warehouse, tmp_path, GOOD + many + many.splitlines(keepends=True)[0])
+    assert all(o.success for o in validation.validate_staged(warehouse, AS_OF, "run-one-repeat"))
+
+
+def test_an_order_dated_before_the_earliest_date_is_refused_with_its_row(warehouse, tmp_path, monkeypatch):
+    stage(warehouse, tmp_path, GOOD.replace("2010-12-01 09:41:00", "1900-01-01 09:41:00"))
+    with pytest.raises(validation.ValidationFailed) as failure:
+        validation.validate_staged(warehouse, AS_OF, "run-1900")
+    assert "on column invoice_ts" in str(failure.value) and "source_row=4" in str(failure.value)
+    monkeypatch.setenv("VALUEFLOW_EARLIEST_ORDER_DATE", "1899-01-01")  # a shop with that long a history
+    assert all(o.success for o in validation.validate_staged(warehouse, AS_OF, "run-1900-allowed"))
