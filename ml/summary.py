@@ -5,30 +5,48 @@ from ml import catalog, settings
 from ml.families import FAMILY_NAMES
 
 
+def latest_run_as_of(wh) -> str | None:
+    """The as-of date of the export published last (not the largest date: an older export may come later)."""
+    if not wh.table_exists(catalog.INGEST_RUNS):
+        return None
+    latest = wh.scalar(f"SELECT CAST(as_of_date AS VARCHAR) FROM {catalog.INGEST_RUNS} "
+                       "ORDER BY published_at DESC LIMIT 1")
+    return None if latest is None else str(latest)[:10]
+
+
 def summary() -> str:
+    """Where everything is, and for the as-of date of the last published export: each mart's rows
+    and the model that serves that date (the champion, or the one chosen for a past date)."""
     from ml import registry
+    from ml.sql import date_literal
     from ml.warehouse import connect
 
     home = settings.state_dir()
     lines = ["", "== ValueFlow", f"warehouse     {settings.warehouse_url()}",
              f"MLflow store  {settings.mlflow_tracking_uri()}  (artifacts {settings.mlflow_artifact_root()})",
              f"Data Docs     {settings.data_docs_dir() / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}",
-             f"Airflow home  {home / 'airflow'}  (task logs in {home / 'airflow' / 'logs'})", "", "marts:"]
+             f"Airflow home  {home / 'airflow'}  (task logs in {home / 'airflow' / 'logs'})", ""]
     with connect() as wh:
+        as_of = latest_run_as_of(wh)
+        lines.append(f"marts for {as_of} (the last export's as-of date):" if as_of else "marts:")
         tables = wh.query("SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
                           "WHERE table_schema = 'marts' ORDER BY 1")["t"].tolist()
         for table in tables:
-            latest = wh.scalar(f"SELECT max(as_of_date) FROM {table}")
-            rows = wh.row_count(table, f"as_of_date = (SELECT max(as_of_date) FROM {table})")
-            lines.append(f"  {table:<34} {rows:>8} rows as of {str(latest)[:10]}")
+            day = date_literal(as_of) if as_of else f"(SELECT max(as_of_date) FROM {table})"
+            rows = wh.row_count(table, f"as_of_date = {day}")
+            shown = as_of or str(wh.scalar(f"SELECT max(as_of_date) FROM {table}"))[:10]
+            lines.append(f"  {table:<34} {rows:>8} rows as of {shown}")
         decisions = wh.query("SELECT model_name, decision, reason FROM ops.model_promotions ORDER BY decided_at") \
             if wh.table_exists(catalog.MODEL_PROMOTIONS) else None
-    lines.append("champions:")
+    lines.append(f"models serving {as_of}:" if as_of else "champions:")
     for name in FAMILY_NAMES:
         champion = registry.get_alias(name, registry.CHAMPION)
-        if champion:
-            kind = f", {champion.kind}" if champion.kind else ""
-            lines.append(f"  {name:<20} version {champion.version}{kind} (run {champion.run_id})")
+        serving = registry.champion_at(name, as_of) if as_of and champion else champion
+        if serving:
+            kind = f", {serving.kind}" if serving.kind else ""
+            newer = (f"; champion for later dates: version {champion.version}"
+                     if champion and champion.version != serving.version else "")
+            lines.append(f"  {name:<20} version {serving.version}{kind} (run {serving.run_id}){newer}")
             continue
         last = None if decisions is None else decisions[decisions["model_name"] == name].tail(1)
         why = f": last challenger {last['decision'].iat[0]} ({last['reason'].iat[0]})" if last is not None and len(last) else ""

@@ -139,3 +139,24 @@ def test_the_printed_ui_hints_listen_on_this_machine_only(state_home):
     text = summary.summary()
     hints = [line for line in text.splitlines() if "mlflow ui" in line or "airflow api-server" in line]
     assert len(hints) == 2 and all("--host 127.0.0.1" in line for line in hints)
+
+
+def test_the_summary_shows_the_marts_of_the_export_published_last_not_the_newest_date(warehouse):
+    import pandas as pd
+
+    from ml import summary
+
+    runs = pd.DataFrame({"run_id": ["demo", "retail"], "source": ["demo", "retail.xlsx"],
+                         "as_of_date": [pd.Timestamp("2025-12-01").date(), pd.Timestamp("2011-12-10").date()],
+                         "order_lines": [10, 20], "tables": ["order_lines", "order_lines"],
+                         "published_at": [pd.Timestamp("2026-12-01 10:00"), pd.Timestamp("2026-12-01 11:00")]})
+    warehouse.replace_partition("ops.ingest_runs", runs, {"run_id": "demo"})
+    warehouse.replace_partition("marts.user_segments", pd.DataFrame({
+        "customer_id": ["a", "b", "c"], "segment_id": [1, 1, 2],
+        "as_of_date": [pd.Timestamp(d).date() for d in ("2025-12-01", "2025-12-01", "2011-12-10")]}),
+        {"customer_id": "a"})
+    text = summary.summary()
+    assert "marts for 2011-12-10 (the last export's as-of date):" in text
+    import re
+
+    assert re.search(r"marts\.user_segments +1 rows as of 2011-12-10", text), text
