@@ -186,6 +186,8 @@ def test_the_best_simple_baseline_serves_when_the_challenger_is_refused(loaded_w
     assert decision.promote and f"{evaluation.baseline_name} serves" in decision.reason
     champion = registry.get_alias("recommender", registry.CHAMPION)
     assert champion.version != challenger.version and champion.kind == f"baseline:{evaluation.baseline_name}"
+    logged = mlflow.get_run(champion.run_id).data.metrics  # what evaluate measured for it, on the same split
+    assert logged["ndcg_at_10"] == pytest.approx(evaluation.baseline["ndcg_at_10"], rel=1e-6)
     written = family.score(wh, as_of, champion)
     mart = _mart(wh, as_of)
     assert written == len(mart) > 0 and set(mart["model_kind"]) == {champion.kind}

@@ -105,6 +105,10 @@ def test_rfm_segments_serve_when_kmeans_does_not_beat_them(loaded_warehouse, mlf
     assert decision["promoted"] and "rfm serves until one does" in decision["reason"]
     champion = registry.get_alias("segmentation", registry.CHAMPION)
     assert champion.version != trained["version"] and champion.kind == "baseline:rfm"
+    import mlflow
+
+    measured = mlflow.get_run(champion.run_id).data.metrics  # judged like K-means, on the held-out customers
+    assert 0 < measured["smallest_segment_share"] <= 0.5 and "silhouette" in measured
     scored = orchestration.score_family("segmentation", as_of)
     mart = wh.query("SELECT * FROM marts.user_segments")
     active = wh.row_count(features.USER_FEATURES, f"as_of_date = DATE '{as_of}' AND is_active")

@@ -153,14 +153,21 @@ def register_baseline(wh: Warehouse, as_of: dt.date, name: str) -> ModelRef:
     import mlflow
 
     from ml import registry, tracking
+    from ml.families.recommender.candidates import fit_model
+    from ml.families.recommender.evaluate import evaluate_model
     from ml.families.recommender.pyfunc import log_recommender
 
     config = family_config.load()
-    matrix, allowed = training_data(wh, as_of, config).final()
+    data = training_data(wh, as_of, config)
+    test = data.test()  # what evaluate judged it on: fitted before D - h, graded on [D - h, D)
+    measured = evaluate_model(fit_model(name, test.train, config), test, config)
+    del test
+    matrix, allowed = data.final()
     recommender = Recommender.fit(name, matrix, allowed, config, as_of, None)
     kind = f"{registry.BASELINE_KIND_PREFIX}{name}"
     with tracking.start_run(NAME, as_of, run_name=f"{name}-{as_of}", tags={registry.KIND_TAG: kind}) as run:
         mlflow.log_params({"kind": name, "n_users": matrix.shape[0], "n_items": matrix.shape[1]})
+        mlflow.log_metrics({k: float(v) for k, v in measured.items()})
         model_uri = log_recommender(recommender)
     return registry.register_baseline(model_uri, NAME, run.info.run_id, name,
                                       f"{name} as of {as_of}: served because no learnt recommender beat it")

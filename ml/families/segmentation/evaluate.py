@@ -51,13 +51,16 @@ def register_baseline(wh: Warehouse, as_of: dt.date, name: str) -> ModelRef:
     if name != "rfm":
         raise ValueError(f"segmentation has one baseline, 'rfm', not {name!r}")
     cfg = config.load()
-    train, _ = train_and_holdout(wh, as_of, cfg)
+    train, holdout = train_and_holdout(wh, as_of, cfg)
     segmenter = RfmSegmenter.fit(train)
+    measured = clustering_metrics(evaluation_space(holdout), segmenter.labels(holdout), cfg) if len(holdout) else {}
     kind = f"{registry.BASELINE_KIND_PREFIX}rfm"
     with tracking.start_run(NAME, as_of, run_name=f"rfm-{as_of}", tags={registry.KIND_TAG: kind}) as run:
         mlflow.log_params({"algorithm": "rfm_terciles", "features": ",".join(RFM_COLUMNS),
                            "training_customers": len(train), "as_of_date": as_of.isoformat(),
                            **{f"cut_{c}": ",".join(f"{q:.4g}" for q in v) for c, v in segmenter.cuts.items()}})
+        # on the same held-out customers; inf (one segment only) is no metric MLflow can plot
+        mlflow.log_metrics({k: float(v) for k, v in measured.items() if abs(float(v)) != float("inf")})
         info = log_model(segmenter, train[list(SEGMENT_FEATURES)].head(5))
     return registry.register_baseline(info.model_uri, NAME, run.info.run_id, "rfm",
                                       f"RFM terciles as of {as_of}: served because K-means did not beat them")
