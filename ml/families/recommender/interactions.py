@@ -119,8 +119,8 @@ def assemble_matrix(
         c = item_cols.get_indexer(frame["product_id"].astype(str))
         keep = (r >= 0) & (c >= 0)
         last = pd.to_datetime(frame["last_purchase_date"]).to_numpy()[keep]
-        column = "orders" if "orders" in frame else "purchase_orders"  # read_matrix's alias, or a frame's own
-        orders = (frame[column].to_numpy(dtype=np.float32) if column in frame else np.zeros(len(frame), np.float32))
+        orders = (frame["purchase_orders"].to_numpy(dtype=np.float32) if "purchase_orders" in frame
+                  else np.zeros(len(frame), np.float32))
         triplets.add(r[keep], c[keep], frame["weight"].to_numpy(dtype=np.float32)[keep],
                      ~pd.isna(last) & (last >= since), orders[keep])
     rows, cols, weights, is_recent, orders = triplets.arrays()
@@ -196,7 +196,7 @@ def read_matrix(wh, table: str, where: str, as_of: dt.date, config: RecommenderC
 
     total_rows = int(wh.scalar(f"SELECT COUNT(*) FROM {table} WHERE {where}"))
     # order counts where the table has them (build_features adds the column to older tables)
-    orders = ", COALESCE(purchase_orders, 0) AS orders" if "purchase_orders" in wh.columns(table) else ""
+    orders = ", COALESCE(purchase_orders, 0) AS purchase_orders" if "purchase_orders" in wh.columns(table) else ""
     batches = wh.query_batches(
         f"SELECT customer_id, product_id, weight, last_purchase_date{orders} FROM {table} WHERE {where}",
         batch_rows or config.read_batch_rows)
