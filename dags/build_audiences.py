@@ -19,6 +19,7 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 from ml import catalog
+from ml.task_defaults import DEFAULT_ARGS
 
 USER_VALUE = Asset(catalog.table_asset_uri(catalog.USER_VALUE))
 USER_SEGMENTS = Asset(catalog.table_asset_uri(catalog.USER_SEGMENTS))
@@ -34,7 +35,7 @@ MARKETING_AUDIENCES = Asset(catalog.table_asset_uri(catalog.MARKETING_AUDIENCES)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["valueflow", "audiences"],
-    default_args={"owner": "valueflow", "retries": 2, "retry_delay": pendulum.duration(minutes=2)},
+    default_args=DEFAULT_ARGS,
     params={"as_of": Param(None, type=["null", "string"], description="YYYY-MM-DD; default: latest export")},
 )
 def build_audiences():

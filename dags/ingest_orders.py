@@ -9,7 +9,9 @@ A failed suite stops the run here: nothing in `raw`, `features` or `marts` chang
 names each failed expectation with sample rows (file and row of the export). Data Docs are under
 `var/data_docs/`.
 
-Params: `source` (file or folder), `as_of` (YYYY-MM-DD). The as-of date is the param's if given,
+Params: `source` (file or folder), `as_of` (YYYY-MM-DD), `encoding` (of CSV files; default UTF-8,
+or Latin-1 for a file with no UTF-8 in it), `repeated_lines` (keep, drop or fail; exact repeats of a
+line are counted in `ops.ingest_runs`). The as-of date is the param's if given,
 else for a scheduled or backfilled run the end of its data interval (features, models and marts are
 then computed as of that date, from the orders before it), else the day after the export's last order.
 The Asset events carry it (`extra["as_of"]`) to the DAGs they start.
@@ -24,6 +26,7 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 from ml import catalog
+from ml.task_defaults import DEFAULT_ARGS
 
 RAW_ORDER_LINES = Asset(catalog.table_asset_uri(catalog.RAW_ORDER_LINES))
 USER_FEATURES = Asset(catalog.table_asset_uri(catalog.USER_FEATURES))
@@ -40,11 +43,16 @@ END_DATE = os.environ.get("VALUEFLOW_INGEST_END_DATE") or None
     max_active_runs=1,
     doc_md=__doc__,
     tags=["valueflow", "ingest"],
-    default_args={"owner": "valueflow", "retries": 2, "retry_delay": pendulum.duration(minutes=2)},
+    default_args=DEFAULT_ARGS,
     params={
         "source": Param(os.environ.get("VALUEFLOW_SOURCE", "var/data/demo_shop"), type="string",
                         description="Export file (.csv/.xlsx) or generated shop folder"),
         "as_of": Param(None, type=["null", "string"], description="YYYY-MM-DD; default: day after the last order"),
+        "encoding": Param(None, type=["null", "string"],
+                          description="the CSV files' encoding, e.g. latin-1; default: UTF-8, or detected"),
+        "repeated_lines": Param(None, type=["null", "string"], enum=[None, "keep", "drop", "fail"],
+                                description="exact repeats of an order line: keep (counted), drop (counted) or fail; "
+                                            "default VALUEFLOW_REPEATED_LINES or keep"),
     },
 )
 def ingest_orders():
@@ -61,7 +69,9 @@ def ingest_orders():
                                                  context.get("logical_date"))
         with orchestration.fail_fast():  # a malformed as_of, too, fails the same way on every retry
             try:
-                return orchestration.stage_export(params["source"], params["as_of"], scheduled)
+                return orchestration.stage_export(params["source"], params["as_of"], scheduled,
+                                                  encoding=params.get("encoding"),
+                                                  repeated_lines=params.get("repeated_lines"))
             except ingest.SourceError as error:  # a broken file will not mend itself on retry
                 raise AirflowFailException(str(error)) from error
 
@@ -75,7 +85,8 @@ def ingest_orders():
         with orchestration.fail_fast():
             try:
                 return orchestration.validate_export(staged["as_of"], get_current_context()["run_id"],
-                                                     staged.get("orders_before"))
+                                                     staged.get("orders_before"),
+                                                     no_repeats=staged.get("repeated_lines_policy") == "fail")
             except validation.ValidationFailed as error:
                 raise AirflowFailException(str(error)) from error
 
@@ -87,7 +98,9 @@ def ingest_orders():
 
         context = get_current_context()
         with orchestration.fail_fast():
-            published = orchestration.publish_export(staged["source"], validated["as_of"], context["run_id"])
+            published = orchestration.publish_export(staged["source"], validated["as_of"], context["run_id"],
+                                                     staged.get("repeated_lines", 0),
+                                                     staged.get("repeated_lines_dropped", 0))
         context["outlet_events"][RAW_ORDER_LINES].extra = {"as_of": published["as_of"]}
         return published
 

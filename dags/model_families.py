@@ -22,9 +22,9 @@ from airflow.sdk import Asset, Param, dag, task
 
 from ml import catalog
 from ml.families import FAMILY_MARTS
+from ml.task_defaults import DEFAULT_ARGS
 
 USER_FEATURES = Asset(catalog.table_asset_uri(catalog.USER_FEATURES))
-DEFAULT_ARGS = {"owner": "valueflow", "retries": 2, "retry_delay": pendulum.duration(minutes=2)}
 START = pendulum.datetime(2025, 1, 1, tz="UTC")
 AS_OF_PARAM = {"as_of": Param(None, type=["null", "string"], description="YYYY-MM-DD; default: latest export")}
 

@@ -36,25 +36,45 @@ def _checked_as_of(value: str | None) -> bool:
     return True
 
 
+def _checked_encoding(value: str | None) -> bool:
+    from ml.ingest import SourceError, check_encoding
+
+    try:
+        check_encoding(value)
+    except SourceError as error:
+        print(str(error), file=sys.stderr)
+        return False
+    return True
+
+
 def _run(args) -> int:
     from ml import pipeline, settings, summary
 
-    if not _checked_as_of(args.as_of):
+    if not _checked_as_of(args.as_of) or not _checked_encoding(args.encoding):
         return 2
 
     with _in_workspace(args):
         try:
-            status = pipeline.run_pipeline(args.source, args.as_of)
+            status = pipeline.run_pipeline(args.source, args.as_of, encoding=args.encoding,
+                                           repeated_lines=args.repeated_lines)
         except pipeline.WorkspaceBusy as busy:
             print(str(busy), file=sys.stderr)
             return 3
         if status != 0:
-            print(f"\nThe pipeline stopped (exit {status}); see the task log above. A failed DAG leaves its "
-                  "own marts and champions as they were; the DAGs before it kept what they wrote.", file=sys.stderr)
+            print(_stopped(status), file=sys.stderr)
             return status
         print(summary.summary())
         print(f"workspace: {settings.state_dir()}")
     return 0
+
+
+def _stopped(status: int) -> str:
+    """What a run that stopped changed, from its journal; the task log above has the whole story."""
+    from ml import pipeline, run_journal
+
+    journal = pipeline.journal_path()
+    return (f"\nThe pipeline stopped (exit {status}).\n{run_journal.describe(run_journal.read(journal))}\n"
+            f"(journal {journal}; the task log above has the details)")
 
 
 def _demo(args) -> int:
@@ -71,6 +91,7 @@ def _demo(args) -> int:
         print(str(busy), file=sys.stderr)
         return 3
     if status != 0:
+        print(_stopped(status), file=sys.stderr)
         return status
     print(summary.summary())
     return 0
@@ -166,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--as-of", dest="as_of", default=None, help="YYYY-MM-DD (default: day after the last order)")
     run.add_argument("--workspace", default=None,
                      help="keep this shop's warehouse, MLflow store and Airflow home here (default: var/)")
+    run.add_argument("--encoding", default=None,
+                     help="the CSV files' encoding, e.g. latin-1 (default: UTF-8; Latin-1 for a file with no UTF-8 "
+                          "in it; a file that mixes both is refused)")
+    run.add_argument("--repeated-lines", dest="repeated_lines", choices=["keep", "drop", "fail"], default=None,
+                     help="order lines that repeat an earlier one exactly: keep them (counted), drop them (counted) "
+                          "or fail (default: VALUEFLOW_REPEATED_LINES, else keep; over 20%% repeated always fails)")
     run.set_defaults(func=_run)
     demo = commands.add_parser("demo", help="generate a shop and run the whole pipeline on it")
     demo.add_argument("--customers", type=int, default=2000)

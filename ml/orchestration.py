@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml import catalog, features, ingest, promotion, registry, validation
+from ml import catalog, features, ingest, promotion, registry, run_journal, settings, validation
 from ml.families import load_family
 from ml.sql import date_literal
 from ml.warehouse import Warehouse, connect
@@ -89,7 +89,7 @@ def schedule_as_of(run_type: str | None, data_interval_end, logical_date=None) -
 
 
 def stage_export(source: str, requested_as_of: str | None, scheduled_as_of: dt.date | None = None,
-                 today: dt.date | None = None) -> dict:
+                 today: dt.date | None = None, encoding: str | None = None, repeated_lines: str | None = None) -> dict:
     """Stage the export and settle the run's as-of date: the conf's, else the schedule's, else the export's.
 
     `orders_before` is what validation holds every order line to. A scheduled or backfilled run
@@ -97,9 +97,13 @@ def stage_export(source: str, requested_as_of: str | None, scheduled_as_of: dt.d
     a past week); its features, training and marts are point in time, so later orders are not an
     error there, only orders dated after the day the run reads them.
     """
-    requested = parse_date(requested_as_of)  # a malformed date fails before a row is read
+    requested = parse_date(requested_as_of)  # a malformed date or encoding fails before a row is read
+    ingest.check_encoding(encoding)
+    repeated_lines = repeated_lines or settings.repeated_lines_policy()
     with connect() as wh:
-        staged = ingest.stage_source(wh, Path(source))
+        staged = ingest.stage_source(wh, Path(source), encoding, repeated_lines)
+        if staged.last_order_ts is not None:
+            _check_customers(wh, source, requested or scheduled_as_of or ingest.default_as_of(staged.last_order_ts))
     if staged.last_order_ts is None:
         raise ingest.SourceError(f"{source}: no order line has a readable date")
     export_as_of = ingest.default_as_of(staged.last_order_ts)
@@ -122,25 +126,51 @@ def stage_export(source: str, requested_as_of: str | None, scheduled_as_of: dt.d
                 "--as-of to say which date the run stands for (later rows are then reported by validation)")
         as_of, origin, orders_before = export_as_of, "export", export_as_of
     return {"source": str(source), "as_of": as_of.isoformat(), "as_of_from": origin,
-            "orders_before": orders_before.isoformat(), "staged_rows": staged.rows}
+            "orders_before": orders_before.isoformat(), "staged_rows": staged.rows,
+            "repeated_lines": staged.repeated_lines, "repeated_lines_dropped": staged.repeated_lines_dropped,
+            "repeated_lines_policy": repeated_lines}
 
 
-def validate_export(as_of: str, run_id: str, orders_before: str | None = None) -> dict:
+def _check_customers(wh: Warehouse, source: str, as_of: dt.date) -> None:
+    """Too small a shop is refused before it replaces anything, not by a family's training after."""
+    customers = int(wh.scalar("SELECT count(DISTINCT customer_id) FROM raw.stage_order_lines WHERE invoice_ts < "
+                              f"{date_literal(as_of)} AND customer_id IS NOT NULL") or 0)
+    if customers < settings.min_customers():
+        raise ingest.SourceError(
+            f"{source}: only {customers} identified customer(s) ordered before {as_of}; segments, propensity, value "
+            f"and recommendations need at least {settings.min_customers()} (VALUEFLOW_MIN_CUSTOMERS)")
+
+
+def validate_export(as_of: str, run_id: str, orders_before: str | None = None, no_repeats: bool = False) -> dict:
     with connect() as wh:
-        outcomes = validation.validate_staged(wh, parse_date(as_of), run_id, orders_before=parse_date(orders_before))
+        try:
+            outcomes = validation.validate_staged(wh, parse_date(as_of), run_id, orders_before=parse_date(orders_before),
+                                                  no_repeats=no_repeats)
+        except validation.ValidationFailed:
+            run_journal.changed("validate_order_lines", f"{catalog.VALIDATION_RESULTS}: the failed checks of this export")
+            raise
     return {"as_of": as_of, "suites": [o.suite for o in outcomes],
             "data_docs": next((o.data_docs for o in outcomes if o.data_docs), None)}
 
 
-def publish_export(source: str, as_of: str, run_id: str) -> dict:
+def publish_export(source: str, as_of: str, run_id: str, repeated_lines: int = 0,
+                   repeated_lines_dropped: int = 0) -> dict:
     with connect() as wh, wh.transaction():
         published = ingest.publish_staged(wh)
         record = pd.DataFrame([{"run_id": run_id, "source": source, "as_of_date": parse_date(as_of),
                                 "order_lines": published.get("order_lines", 0),
                                 "tables": ",".join(sorted(published)),
-                                "published_at": pd.Timestamp.now(tz="UTC").tz_localize(None)}])
+                                "published_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+                                "repeated_lines": int(repeated_lines),
+                                "repeated_lines_dropped": int(repeated_lines_dropped)}])
+        wh.add_missing_columns(INGEST_RUNS, {"repeated_lines": "BIGINT", "repeated_lines_dropped": "BIGINT"})
         wh.replace_partition(INGEST_RUNS, record, {"run_id": run_id})
-    return {"as_of": as_of, "tables": [f"raw.{name}" for name in published]}
+    tables = [f"raw.{name}" for name in published]
+    repeats = (f"; {repeated_lines} exactly repeated line(s), {repeated_lines_dropped} dropped"
+               if repeated_lines else "")
+    run_journal.changed("publish_raw_tables", f"{', '.join(tables)} replaced by {source} "
+                        f"({published.get('order_lines', 0)} order lines{repeats}); {INGEST_RUNS} records it for {as_of}")
+    return {"as_of": as_of, "tables": tables}
 
 
 def as_of_from_events(triggering_events: Mapping[object, Iterable] | None) -> str | None:
@@ -177,6 +207,7 @@ def context_as_of(context: Mapping) -> str | None:
 def build_user_features(as_of: str) -> dict:
     with connect() as wh:
         rows = features.build_user_features(wh, parse_date(as_of))
+    run_journal.changed("build_user_features", f"{features.USER_FEATURES} for {as_of} ({rows} customers)")
     return {"table": features.USER_FEATURES, "as_of": as_of, "rows": rows}
 
 
@@ -184,12 +215,14 @@ def build_family_features(name: str, requested_as_of: str | None) -> dict:
     with connect() as wh:
         as_of = resolve_as_of(wh, requested_as_of)
         tables = load_family(name).build_features(wh, as_of)
+    run_journal.changed(f"build_{name}_features", f"{', '.join(tables)} for {as_of}")
     return {"as_of": as_of.isoformat(), "tables": tables}
 
 
 def train_family(name: str, as_of: str) -> dict:
     with connect() as wh:
         ref = load_family(name).train(wh, parse_date(as_of))
+    run_journal.changed(f"train_{name}", f"MLflow: challenger {ref.name} version {ref.version} (run {ref.run_id})")
     return {"as_of": as_of, "model": ref.name, "version": ref.version, "run_id": ref.run_id}
 
 
@@ -197,6 +230,10 @@ def promote_family(name: str, as_of: str, pipeline_run_id: str) -> dict:
     with connect() as wh:
         decision = promotion.promote_challenger(wh, load_family(name), parse_date(as_of), pipeline_run_id)
     champion = registry.get_alias(name, registry.CHAMPION)
+    verdict = f"{name}@champion is now version {champion.version}" if decision.promote and champion else \
+        f"{name}@champion unchanged"
+    run_journal.changed(f"promote_{name}", f"{catalog.MODEL_PROMOTIONS}: {name}'s decision for {as_of} "
+                        f"({decision.reason[:160]}); {verdict}")
     return {"as_of": as_of, "model": name, "promoted": decision.promote, "reason": decision.reason,
             "champion_version": champion.version if champion else None}
 
@@ -216,5 +253,6 @@ def score_family(name: str, requested_as_of: str | None) -> dict:
                 features.USER_FEATURES, f"as_of_date = {date_literal(as_of)}"):
             family.build_features(wh, as_of)
         rows = family.score(wh, as_of, champion)
+    run_journal.changed(f"score_{name}", f"{family.mart} for {as_of} ({rows} rows, {name} version {champion.version})")
     return {"table": family.mart, "as_of": as_of.isoformat(), "rows": rows,
             "model_version": champion.version, "run_id": champion.run_id}

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ml import settings
+from ml import run_journal, settings
 from ml.families import FAMILY_NAMES
 
 
@@ -83,22 +83,34 @@ def pipeline_dag_ids() -> list[str]:
 
 
 def run_pipeline(source: str, as_of: str | None = None, env_extra: dict[str, str] | None = None,
-                 dag_ids: list[str] | None = None, keep_going: bool = False) -> int:
+                 dag_ids: list[str] | None = None, keep_going: bool = False, encoding: str | None = None,
+                 repeated_lines: str | None = None) -> int:
     """Run the DAGs on `source`; returns the exit status of the run (0 = every DAG succeeded).
 
-    `keep_going` runs the DAGs after a failed one too (each family's DAGs stand on their own).
+    `keep_going` runs the DAGs after a failed one too (each family's DAGs stand on their own);
+    `encoding` and `repeated_lines` go to the ingest DAG's params of the same names.
     """
+    ingest_conf = {"source": str(Path(source).resolve()), "as_of": as_of, "encoding": encoding,
+                   "repeated_lines": repeated_lines}
     with workspace_lock(settings.state_dir()):
-        return _run_locked(source, as_of, env_extra, dag_ids, keep_going)
+        return _run_locked(ingest_conf, env_extra, dag_ids, keep_going)
 
 
-def _run_locked(source, as_of, env_extra, dag_ids, keep_going) -> int:
-    env = airflow_env(env_extra)
+def journal_path() -> Path:
+    """The journal of the latest run in this workspace (one run at a time holds the lock)."""
+    return settings.state_dir() / "runs" / "latest.jsonl"
+
+
+def _run_locked(ingest_conf, env_extra, dag_ids, keep_going) -> int:
+    journal = journal_path()
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal.unlink(missing_ok=True)
+    env = airflow_env({run_journal.JOURNAL_ENV: str(journal), **(env_extra or {})})
     migrate_metadata(env)
     dag_ids = dag_ids or pipeline_dag_ids()
-    confs = {"ingest_orders": {"source": str(Path(source).resolve()), "as_of": as_of}}
+    confs = {"ingest_orders": ingest_conf}
     for dag_id in dag_ids[1:]:
-        confs[dag_id] = {"as_of": as_of}
+        confs[dag_id] = {"as_of": ingest_conf["as_of"]}
     command = [sys.executable, str(settings.REPO_ROOT / "tools" / "run_dags.py"),
                *(["--keep-going"] if keep_going else []), json.dumps(confs), *dag_ids]
     return subprocess.run(command, env=env).returncode

@@ -39,6 +39,23 @@ def earliest_order_date() -> str:
     return os.environ.get("VALUEFLOW_EARLIEST_ORDER_DATE", "1990-01-01")
 
 
+def min_customers() -> int:
+    """Fewer customers with an order before the as-of date than this: no family can learn or be judged,
+    so the export is refused before it replaces anything."""
+    return int(os.environ.get("VALUEFLOW_MIN_CUSTOMERS", "50"))
+
+
+def repeated_lines_policy() -> str:
+    """What ingest does with order lines that repeat an earlier one exactly: keep, drop or fail
+    (`ml.ingest.REPEATED_LINE_POLICIES`)."""
+    return os.environ.get("VALUEFLOW_REPEATED_LINES", "keep")
+
+
+def show_customer_ids() -> bool:
+    """Debugging only: validation samples show well-formed customer ids instead of masking them."""
+    return os.environ.get("VALUEFLOW_SHOW_CUSTOMER_IDS", "").lower() in ("1", "true", "yes")
+
+
 def mlflow_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
 

@@ -200,7 +200,7 @@ WELL_FORMED_CUSTOMER_ID = re.compile(r"[0-9A-Za-z_-]+")
 
 
 def _shown(column: str, value) -> str:
-    if column == "customer_id" and isinstance(value, str) and WELL_FORMED_CUSTOMER_ID.fullmatch(value):
+    if column == "customer_id" and not settings.show_customer_ids() and isinstance(value, str) and WELL_FORMED_CUSTOMER_ID.fullmatch(value):
         return "<a customer id>"
     return _plain(value)
 
@@ -269,12 +269,24 @@ def record_outcome(wh: Warehouse, outcome: SuiteOutcome, as_of: dt.date, run_id:
     wh.replace_partition(catalog.VALIDATION_RESULTS, row, {"run_id": run_id, "suite": outcome.suite})
 
 
-def validate_staged(wh: Warehouse, as_of: dt.date, run_id: str,
-                    orders_before: dt.date | None = None) -> list[SuiteOutcome]:
+def strict_repeats(definition: dict) -> dict:
+    """The suite with its exact-repeat tolerance removed (the `fail` policy for repeated lines)."""
+    expectations = []
+    for expectation in definition["expectations"]:
+        kwargs = expectation["kwargs"]
+        if expectation["type"] == "expect_compound_columns_to_be_unique" and "mostly" in kwargs:
+            expectation = {**expectation, "kwargs": {k: v for k, v in kwargs.items() if k != "mostly"}}
+        expectations.append(expectation)
+    return {**definition, "expectations": expectations}
+
+
+def validate_staged(wh: Warehouse, as_of: dt.date, run_id: str, orders_before: dt.date | None = None,
+                    no_repeats: bool = False) -> list[SuiteOutcome]:
     """Validate every staged table that has a suite; raise ValidationFailed naming all failures.
 
     Order lines must be dated before `orders_before` (default: the as-of date; later for a
     backfilled run, whose export legitimately holds orders after the date it stands for).
+    `no_repeats` fails on any exact repeat of an order line, not only on more than the suite tolerates.
     """
     outcomes = []
     for suite_file in sorted(settings.expectations_dir().glob("raw_*.json")):
@@ -283,6 +295,8 @@ def validate_staged(wh: Warehouse, as_of: dt.date, run_id: str,
         if not wh.table_exists(table):
             continue
         definition = load_suite_definition(suite_file.stem)
+        if no_repeats:
+            definition = strict_repeats(definition)
         outcome = validate_batches(staged_batches(wh, table, uniqueness_keys(definition)), suite_file.stem,
                                    orders_before or as_of, table, definition=definition)
         record_outcome(wh, outcome, as_of, run_id)

@@ -225,6 +225,16 @@ class Warehouse:
         )
         return int(found.iat[0, 0]) > 0
 
+    def add_missing_columns(self, table: str, columns: Mapping[str, str]) -> list[str]:
+        """Give an existing table the columns a newer release writes (`{name: SQL type}`); returns those added."""
+        if not self.table_exists(table):
+            return []
+        existing = set(self.columns(table))
+        added = [name for name in columns if name not in existing]
+        for name in added:
+            self.execute(f"ALTER TABLE {table} ADD COLUMN {_ident(name)} {columns[name]}")
+        return added
+
     def columns(self, table: str) -> list[str]:
         schema, name = _check_table(table).split(".")
         found = self.query(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,8 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 PG_ADMIN_URL = os.environ.get("VALUEFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TESTS = Path(__file__).resolve().parent
 # A folder is a tier, and every test in it carries the tier's marker, so `-m` selects what the folder says.
-TIER_MARKERS = {"warehouse": "warehouse", "integration": "integration", "system": "system"}
+TIER_MARKERS = {"warehouse": "warehouse", "integration": "integration", "system": "system",
+                "reliability": "reliability"}
 POSTGRES_MARKERS = {"warehouse", "integration", "system"}
 
 
@@ -63,6 +67,43 @@ def state_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
     monkeypatch.delenv("MLFLOW_ARTIFACT_ROOT", raising=False)
     return home
+
+
+@dataclass
+class Baseline:
+    home: Path  # where cases run (MLflow keeps absolute artifact paths, so always this folder)
+    pristine: Path
+    seconds: float  # how long the whole run took: the kill test picks its moments within it
+    state: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def pipeline_baseline(tmp_path_factory, small_shop) -> Baseline:
+    """One real pipeline run under Airflow on the small shop, built once per session and kept as a
+    pristine copy: the "previous state" of every reliability case and of the end-to-end checks."""
+    from ml import pipeline, settings
+    from tests.reliability.state import snapshot
+
+    root = tmp_path_factory.mktemp("baseline")
+    home, pristine = root / "workspace", root / "pristine"
+    with settings.workspace(home):
+        started = time.monotonic()
+        assert pipeline.run_pipeline(str(small_shop)) == 0, "the baseline pipeline run must succeed"
+        seconds = time.monotonic() - started
+        state = snapshot()
+    shutil.copytree(home, pristine, symlinks=True)
+    return Baseline(home, pristine, seconds, state)
+
+
+@pytest.fixture
+def baseline_workspace(pipeline_baseline) -> Path:
+    """The baseline's workspace as its run left it, selected for `connect()`, MLflow and `ml run`."""
+    from ml import settings
+
+    shutil.rmtree(pipeline_baseline.home)
+    shutil.copytree(pipeline_baseline.pristine, pipeline_baseline.home, symlinks=True)
+    with settings.workspace(pipeline_baseline.home):
+        yield pipeline_baseline.home
 
 
 @pytest.fixture

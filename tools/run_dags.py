@@ -43,6 +43,8 @@ def pin_as_of(confs: dict, dag_ids: list[str], as_of: str) -> None:
 def main(argv: list[str]) -> int:
     from airflow.dag_processing.dagbag import DagBag
 
+    from ml import run_journal
+
     keep_going = bool(argv) and argv[0] == "--keep-going"
     argv = argv[1:] if keep_going else argv
     confs = json.loads(argv[0])
@@ -52,7 +54,8 @@ def main(argv: list[str]) -> int:
         for path, error in bag.import_errors.items():
             print(f"DAG import error in {path}:\n{error}", file=sys.stderr)
         return 1
-    for dag_id in argv[1:]:
+    dag_ids = argv[1:]
+    for position, dag_id in enumerate(dag_ids):
         dag = bag.get_dag(dag_id)
         if dag is None:
             print(f"no DAG {dag_id!r}; known: {sorted(bag.dag_ids)}", file=sys.stderr)
@@ -61,8 +64,10 @@ def main(argv: list[str]) -> int:
         run = dag.test(run_conf=confs.get(dag_id, {}))
         state = str(getattr(run, "state", "unknown"))
         print(f"[valueflow] {dag_id}: {state} in {time.monotonic() - started:.1f}s", flush=True)
+        run_journal.dag_finished(dag_id, state, time.monotonic() - started)
         if not state.endswith("success"):
             if not keep_going or dag_id == INGEST_DAG:
+                run_journal.not_run(dag_ids[position + 1:])
                 return 1
             failed.append(dag_id)
         elif dag_id == INGEST_DAG:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from ml import catalog
+from ml import catalog, run_journal
 from ml.audiences.rules import build_audiences, load_audiences
 from ml.families.customer_value.tiers import load_tiers
 from ml.sql import sql_literal
@@ -87,4 +87,5 @@ def run_build_audiences(requested_as_of: str | None, run_id: str) -> dict:
     with connect() as wh:
         as_of = resolve_as_of(wh, requested_as_of)
         rows = build_marketing_audiences(wh, as_of, run_id)
+    run_journal.changed("build_marketing_audiences", f"{AUDIENCES_MART} for {as_of} ({rows} customers)")
     return {"table": AUDIENCES_MART, "as_of": as_of.isoformat(), "rows": rows}

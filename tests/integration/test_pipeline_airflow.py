@@ -1,5 +1,8 @@
 """The whole pipeline under Airflow (`dag.test`, SQLite metadata) on a small generated shop, then a
-corrupted export that must stop at validation and leave every table as it was."""
+corrupted export that must stop at validation and leave every table as it was.
+
+The run itself is the session's `pipeline_baseline` (tests/conftest.py), shared with tests/reliability:
+each test here starts from the workspace that run left."""
 from __future__ import annotations
 
 import shutil
@@ -17,12 +20,11 @@ def snapshot(wh) -> dict[str, int]:
     return {t: wh.row_count(t) for t in sorted(tables)}
 
 
-def test_dags_run_end_to_end_then_a_broken_export_changes_nothing(state_home, small_shop, small_shop_as_of,
+def test_dags_run_end_to_end_then_a_broken_export_changes_nothing(baseline_workspace, small_shop, small_shop_as_of,
                                                                    tmp_path, capfd):
     from ml import registry
     from ml.warehouse import connect
 
-    assert pipeline.run_pipeline(str(small_shop)) == 0
     with connect() as wh:
         segments = wh.query("SELECT * FROM marts.user_segments")
         champion = registry.get_alias("segmentation", "champion")
@@ -59,7 +61,7 @@ def test_dags_run_end_to_end_then_a_broken_export_changes_nothing(state_home, sm
         assert failed["suite"].tolist() == ["raw_order_lines"]
 
 
-def test_a_second_export_ending_earlier_is_trained_and_scored_for_its_own_as_of(state_home, small_shop,
+def test_a_second_export_ending_earlier_is_trained_and_scored_for_its_own_as_of(baseline_workspace, small_shop,
                                                                                 small_shop_as_of, tmp_path):
     """The README's steps in order: the demo's shop, then a user's Online Retail export whose orders end
     eight weeks earlier. Every DAG of the second run works for that export's date, not the newest ever
@@ -69,7 +71,6 @@ def test_a_second_export_ending_earlier_is_trained_and_scored_for_its_own_as_of(
     from ml import quality
     from ml.warehouse import connect
 
-    assert pipeline.run_pipeline(str(small_shop)) == 0
     earlier = small_shop_as_of - dt.timedelta(days=56)
     export = tmp_path / "online_retail_export.csv"
     quality.load_truth(small_shop, f"duckdb:///{tmp_path / 'truth.duckdb'}")

@@ -143,7 +143,63 @@ def test_a_latin_1_export_is_read_and_the_log_says_so_with_the_line(tmp_path, ca
         lines = ingest.read_order_lines(path)
     assert "Côte d'Ivoire" in set(lines["country"])
     line = 1 + text.split("Côte")[0].count("\n")
-    assert f"legacy.csv is not UTF-8 (byte 0xf4 at line {line}): read as Latin-1" in caplog.text
+    assert f"legacy.csv is not UTF-8 (byte 0xf4 at line {line}) and holds no UTF-8 text: read as Latin-1" in caplog.text
+    assert "--encoding" in caplog.text
+
+
+def test_a_file_mixing_utf8_and_latin_1_is_refused_unless_its_encoding_is_declared(tmp_path):
+    path = tmp_path / "mixed.csv"
+    lines = UCI_II.splitlines(keepends=True)
+    body = lines[0].encode() + lines[1].replace("United Kingdom", "CAFÉ").encode("utf8") + \
+        lines[2].replace("Australia", "Côte d'Ivoire").encode("latin-1") + "".join(lines[3:]).encode()
+    path.write_bytes(body)
+    with pytest.raises(ingest.SourceError, match=r"mixed.csv: mixes UTF-8 text \(line 2\) with bytes that are not "
+                                                 r"UTF-8 \(0xf4 at line 3\).*--encoding"):
+        ingest.read_order_lines(path)
+    declared = number_free(ingest.order_line_batches(path, "latin-1"))
+    assert "Côte d'Ivoire" in set(declared["country"])  # what was declared is what is read
+
+
+def number_free(batches):
+    return pd.concat(list(batches), ignore_index=True)
+
+
+def test_a_declared_encoding_is_used_and_an_unknown_one_is_refused_before_reading(tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes(UCI_II.replace("United Kingdom", "€ zone", 1).encode("cp1252"))
+    assert "€ zone" in set(number_free(ingest.order_line_batches(path, "cp1252"))["country"])
+    with pytest.raises(ingest.SourceError, match=r"--encoding 'klingon': not an encoding"):
+        ingest.check_encoding("klingon")
+
+
+@pytest.mark.parametrize("policy, kept", [("keep", 2), ("drop", 1), ("fail", 2)])
+def test_exact_repeats_of_a_line_are_counted_and_dropped_only_by_the_drop_policy(warehouse, tmp_path, policy, kept):
+    path = tmp_path / "export.csv"
+    first_line = UCI_II.splitlines()[1]
+    path.write_text(UCI_II + first_line + "\n")  # the first line again, at the end of the file
+    staged = ingest.stage_source(warehouse, path, repeated_lines=policy)
+    assert staged.repeated_lines == 1
+    assert staged.repeated_lines_dropped == (1 if policy == "drop" else 0)
+    invoice, product = first_line.split(",")[:2]
+    copies = warehouse.query(f"SELECT source_row FROM raw.stage_order_lines WHERE invoice_id = '{invoice}' "
+                             f"AND product_id = '{product}' ORDER BY source_row")["source_row"].tolist()
+    assert len(copies) == kept and copies[0] == 2  # the first in file order is the one kept
+
+
+def test_an_unknown_repeated_lines_policy_is_refused(warehouse, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(UCI_II)
+    with pytest.raises(ingest.SourceError, match="repeated_lines must be one of"):
+        ingest.stage_source(warehouse, path, repeated_lines="ignore")
+
+
+def test_the_repeat_key_is_the_one_the_suite_checks():
+    from ml import validation
+
+    definition = validation.load_suite_definition("raw_order_lines")
+    tolerated = [e for e in definition["expectations"]
+                 if e["type"] == "expect_compound_columns_to_be_unique" and "mostly" in e["kwargs"]]
+    assert [tuple(e["kwargs"]["column_list"]) for e in tolerated] == [ingest.REPEAT_KEY]
 
 
 def test_a_folder_export_without_events_drops_the_previous_exports_events(warehouse, tmp_path):
