@@ -9,7 +9,7 @@ import datetime as dt
 
 from ml import catalog
 from ml.data import has_events, merchandise_predicate
-from ml.sql import rebuild_partitions, sql_literal
+from ml.sql import as_double, money, rebuild_partitions, sql_literal
 from ml.warehouse import Warehouse
 
 USER_FEATURES = catalog.USER_FEATURES
@@ -71,7 +71,7 @@ LEFT JOIN converted cv ON cv.customer_id = b.customer_id"""
     return f"""
 WITH lines AS (
     SELECT customer_id, invoice_id, product_id, quantity, unit_price, invoice_ts, is_return,
-           quantity * unit_price AS amount
+           {money('unit_price', 'quantity')} AS amount
     FROM raw.order_lines
     WHERE customer_id IS NOT NULL AND invoice_ts < {d} AND {merchandise_predicate()}
 ),
@@ -94,14 +94,15 @@ SELECT b.customer_id,
        {d} AS as_of_date,
        CAST({d} - CAST(b.last_ts AS DATE) AS BIGINT) AS recency_days,
        b.frequency,
-       b.gross_spend - COALESCE(r.returned_value, 0) AS monetary,
+       {as_double('b.gross_spend - COALESCE(r.returned_value, 0)')} AS monetary,
        CAST({d} - CAST(b.first_ts AS DATE) AS BIGINT) AS tenure_days,
-       b.gross_spend / b.frequency AS avg_order_value,
+       {as_double('b.gross_spend')} / b.frequency AS avg_order_value,
        b.distinct_products,
        COALESCE(c.distinct_categories, 0) AS distinct_categories,
-       CASE WHEN b.gross_spend > 0 THEN COALESCE(r.returned_value, 0) / b.gross_spend ELSE 0 END AS return_rate,
+       CASE WHEN b.gross_spend > 0 THEN {as_double('COALESCE(r.returned_value, 0)')} / {as_double('b.gross_spend')}
+            ELSE 0 END AS return_rate,
        COALESCE(rc.orders_90d, 0) AS orders_90d,
-       COALESCE(rc.spend_90d, 0) AS spend_90d,
+       {as_double('COALESCE(rc.spend_90d, 0)')} AS spend_90d,
        {events_cols},
        b.last_ts >= {d} - INTERVAL '{ACTIVE_DAYS} days' AS is_active
 FROM base b

@@ -71,3 +71,24 @@ def rebuild_partitions(wh: Warehouse, table: str, columns: Mapping[str, str],
             for sql in [sqls] if isinstance(sqls, str) else sqls:
                 wh.execute(f"INSERT INTO {table} ({names}) {sql}")
 
+
+
+# Money is added up exactly, as DECIMAL at MONEY_SCALE places (1/10,000 of the currency unit), and only
+# the sums become floats. Float addition is not associative, and DuckDB's parallel aggregation adds a
+# group's rows in no fixed order: summed as floats, the same lines gave sums a last bit apart between
+# runs and between DuckDB and PostgreSQL (a net spend of 1e-13 instead of 0, a price change of 1e-16
+# that moved a LightGBM split). A decimal sum is the same whatever the order, and both engines round
+# it to the nearest float.
+MONEY_SCALE = 4
+
+
+def money(price: str, quantity: str | None = None) -> str:
+    """SQL for a price (or `quantity` x price) as an exact decimal: sums of it are order-independent."""
+    exact = f"CAST({price} AS DECIMAL(18, {MONEY_SCALE}))"
+    return exact if quantity is None else f"{quantity} * {exact}"
+
+
+def as_double(expr: str) -> str:
+    """SQL casting an exact sum (or count) to a float, before any division: DuckDB divides decimals as
+    floats and PostgreSQL as decimals of its own chosen scale, so a quotient of decimals differs."""
+    return f"CAST({expr} AS DOUBLE PRECISION)"

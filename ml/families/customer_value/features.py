@@ -20,7 +20,7 @@ from ml import catalog
 from ml.data import merchandise_predicate
 from ml.families.customer_value.config import DEFAULTS, CustomerValueConfig, load
 from ml.families.customer_value.summary import SEASON_COLUMNS, WINDOWS_DAYS
-from ml.sql import rebuild_partitions, require_columns, sql_literal
+from ml.sql import as_double, money, rebuild_partitions, require_columns, sql_literal
 from ml.warehouse import Warehouse
 
 FEATURES = catalog.CUSTOMER_VALUE_FEATURES
@@ -61,7 +61,7 @@ def _season_sql(cutoff: dt.date, horizon_days: int, bounds: tuple[float, float])
         window = f"SUM(CASE WHEN {in_window} THEN {measure} ELSE 0 END)"
         year = f"SUM(CASE WHEN {in_year} THEN {measure} ELSE 0 END)"
         return (f"CASE WHEN MIN(day) <= {year_start} AND {year} > 0 "
-                f"THEN LEAST(GREATEST(CAST({window} AS DOUBLE PRECISION) / ({year} * {share}), {low}), {high}) "
+                f"THEN LEAST(GREATEST({as_double(window)} / ({as_double(year)} * {share}), {low}), {high}) "
                 f"ELSE 1.0 END")
 
     return f"SELECT {index('1')} AS season_orders_index, {index('value')} AS season_spend_index FROM days"
@@ -94,11 +94,11 @@ def customer_features_sql(cutoff: dt.date, source: str = catalog.RAW_ORDER_LINES
     return f"""
 WITH history AS (
   SELECT customer_id, invoice_id, product_id, is_return, CAST(invoice_ts AS DATE) AS day,
-    CAST(quantity AS DOUBLE PRECISION) * unit_price AS value
+    {money('unit_price', 'quantity')} AS value
   FROM {source}
   WHERE customer_id IS NOT NULL AND invoice_ts < {cutoff_ts} AND {merchandise_predicate()}
 ), net AS (
-  SELECT customer_id, SUM(value) AS historical_value FROM history GROUP BY customer_id
+  SELECT customer_id, {as_double('SUM(value)')} AS historical_value FROM history GROUP BY customer_id
 ), days AS (
   -- a transaction is a customer-day with positive net value (same-day cancellations net out)
   SELECT customer_id, day, SUM(value) AS value FROM history GROUP BY customer_id, day HAVING SUM(value) > 0
@@ -110,12 +110,12 @@ WITH history AS (
   CAST(COUNT(*) - 1 AS DOUBLE PRECISION) AS frequency,
   CAST(MAX(day) - MIN(day) AS DOUBLE PRECISION) AS recency_days,
   CAST({last_day} - MIN(day) AS DOUBLE PRECISION) AS tenure_days,
-  CASE WHEN COUNT(*) > 1 THEN SUM(CASE WHEN nth > 1 THEN value ELSE 0 END) / (COUNT(*) - 1) ELSE 0 END
+  CASE WHEN COUNT(*) > 1 THEN {as_double('SUM(CASE WHEN nth > 1 THEN value ELSE 0 END)')} / (COUNT(*) - 1) ELSE 0 END
     AS monetary_value,
   CAST(COUNT(*) AS DOUBLE PRECISION) AS n_transactions,
-  SUM(value) AS total_value,
+  {as_double('SUM(value)')} AS total_value,
   CAST({last_day} - MAX(day) AS DOUBLE PRECISION) AS days_since_last,
-  SUM(value) / COUNT(*) AS avg_order_value,
+  {as_double('SUM(value)')} / COUNT(*) AS avg_order_value,
   {windows}
   FROM ranked
   GROUP BY customer_id
@@ -125,15 +125,18 @@ WITH history AS (
   {invoice_windows},
   CAST(COUNT(DISTINCT CASE WHEN {bought} THEN product_id END) AS DOUBLE PRECISION) AS n_products,
   CAST(SUM(CASE WHEN {bought} THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS n_lines,
-  SUM(CASE WHEN value < 0 THEN -value ELSE 0 END) AS returned_value,
-  SUM(CASE WHEN value > 0 THEN value ELSE 0 END) AS bought_value
+  {as_double('SUM(CASE WHEN value < 0 THEN -value ELSE 0 END)')} AS returned_value,
+  {as_double('SUM(CASE WHEN value > 0 THEN value ELSE 0 END)')} AS bought_value
   FROM history GROUP BY customer_id
 ), gaps AS (
-  SELECT customer_id, CAST(day - LAG(day) OVER (PARTITION BY customer_id ORDER BY day) AS DOUBLE PRECISION) AS gap
+  SELECT customer_id, CAST(day - LAG(day) OVER (PARTITION BY customer_id ORDER BY day) AS BIGINT) AS gap
   FROM days
 ), regularity AS (
-  -- coefficient of variation of the days between purchase days: 0 = clockwork, > 1 = bursts
-  SELECT customer_id, STDDEV_POP(gap) / AVG(gap) AS gap_cv, AVG(gap) AS mean_gap_days
+  -- coefficient of variation of the days between purchase days: 0 = clockwork, > 1 = bursts; from
+  -- exact integer moments (STDDEV_POP and AVG add floats in no fixed order, and differently per engine)
+  SELECT customer_id,
+  SQRT({as_double('COUNT(*) * SUM(gap * gap) - SUM(gap) * SUM(gap)')}) / {as_double('SUM(gap)')} AS gap_cv,
+  {as_double('SUM(gap)')} / COUNT(*) AS mean_gap_days
   FROM gaps WHERE gap IS NOT NULL GROUP BY customer_id
 ), behaviour AS (
   SELECT l.customer_id, l.n_invoices, {", ".join(f"l.invoices_{d}d" for d in INVOICE_WINDOWS_DAYS)}, l.n_products,
@@ -143,7 +146,7 @@ WITH history AS (
   CAST(COALESCE(y.orders_year_ago_ahead, 0) AS DOUBLE PRECISION) AS orders_year_ago_ahead,
   COALESCE(y.spend_year_ago_ahead, 0) AS spend_year_ago_ahead
   FROM lines l LEFT JOIN regularity r ON r.customer_id = l.customer_id
-  LEFT JOIN (SELECT customer_id, COUNT(*) AS orders_year_ago_ahead, SUM(value) AS spend_year_ago_ahead
+  LEFT JOIN (SELECT customer_id, COUNT(*) AS orders_year_ago_ahead, {as_double('SUM(value)')} AS spend_year_ago_ahead
              FROM days WHERE {year_ago} GROUP BY customer_id) y ON y.customer_id = l.customer_id
 ), season AS (
   {_season_sql(cutoff, horizon_days, season_bounds)}

@@ -26,7 +26,7 @@ from ml.families.propensity.dataset import Examples, stack_examples
 from ml.families.propensity.inputs import CHANNELS, STATIC_FEATURES, USER_FEATURES, assemble_model_input
 from ml.families.propensity.labels import HORIZON_DAYS, plan_origins, to_timestamp
 from ml.features import ACTIVE_DAYS, user_features_sql
-from ml.sql import date_literal, rebuild_partitions, sql_literal
+from ml.sql import as_double, date_literal, money, rebuild_partitions, sql_literal
 
 STATIC_TABLE = catalog.PROPENSITY_STATIC
 WEEKLY_TABLE = catalog.PROPENSITY_WEEKLY
@@ -40,8 +40,11 @@ _RETURN = f"customer_id IS NOT NULL AND is_return AND {merchandise_predicate()}"
 
 
 def _days_between(start: str, end: str) -> str:
-    """Fractional days from start to end; EXTRACT(EPOCH FROM interval) reads the same in both dialects."""
-    return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0)"
+    """Fractional days from start to end; EXTRACT(EPOCH FROM interval) reads the same in both dialects.
+
+    As a float before dividing: PostgreSQL's EXTRACT is NUMERIC, and divided as one it rounds differently.
+    """
+    return f"({as_double(f'EXTRACT(EPOCH FROM ({end} - {start}))')} / 86400.0)"
 
 
 def build_features(wh, as_of: dt.date) -> list[str]:
@@ -105,7 +108,7 @@ def weekly_sql(as_of, origin, has_events: bool, weeks: int = DEFAULTS.weeks, act
     parts = [
         f"SELECT customer_id, {lag.format(ts='invoice_ts')} AS week_lag, "
         + row({"orders": "COUNT(DISTINCT invoice_id)", "units": "SUM(quantity)",
-               "spend": "SUM(quantity * unit_price)", "products": "COUNT(DISTINCT product_id)"})
+               "spend": f"SUM({money('unit_price', 'quantity')})", "products": "COUNT(DISTINCT product_id)"})
         + f" FROM raw.order_lines WHERE {_PURCHASE} AND {span.format(ts='invoice_ts')} GROUP BY 1, 2",
         f"SELECT customer_id, {lag.format(ts='invoice_ts')} AS week_lag, " + row({"returns": "SUM(ABS(quantity))"})
         + f" FROM raw.order_lines WHERE {_RETURN} AND {span.format(ts='invoice_ts')} GROUP BY 1, 2",

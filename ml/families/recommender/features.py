@@ -14,11 +14,16 @@ from ml.data import has_events, merchandise_predicate
 from ml.families.recommender import config as family_config
 from ml.families.recommender.config import RecommenderConfig
 from ml.families.recommender.interactions import InteractionMatrix, read_matrix
-from ml.sql import date_literal, rebuild_partitions
+from ml.sql import as_double, date_literal, rebuild_partitions
 from ml.warehouse import Warehouse
 
 # Postage, fees and manual adjustments in real exports are neither tastes nor offers.
 MERCHANDISE = merchandise_predicate("product_id")
+
+# A line's decay enters the weight as a whole number of 1e-15ths (floored), so the weight is an exact
+# decimal sum, the same whatever order the engine adds a pair's lines in and on both engines (as floats,
+# DuckDB's parallel sums and PostgreSQL's NUMERIC decay, from its `LN(2.0)`, differed in the last bits).
+DECAY_UNITS = 10**15  # below 2**53: the floored float is an exact integer, ~1e-15 of its value lost
 
 # features.user_item_interactions: column -> SQL type, in table order
 COLUMNS = {
@@ -40,11 +45,14 @@ def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool
 
     weight = sum over lines of decay * (units bought - units returned)
            + decay * (cart_weight * add-to-carts + view_weight * views)
-    where decay = 0.5 ** (age in days / half_life_days) and units are capped at `quantity_cap`.
+    where decay = 0.5 ** (age in days / half_life_days), floored to a multiple of 1e-15 (DECAY_UNITS), and units are
+    capped at `quantity_cap`.
     Pairs whose returns cancel their purchases (weight <= 0) are dropped.
     """
     cut = date_literal(as_of)
-    decay = f"EXP(-LN(2.0) * ({cut} - CAST({{ts}} AS DATE)) / {float(config.half_life_days)})"
+    float_decay = (f"EXP(-LN(CAST(2 AS DOUBLE PRECISION)) * ({cut} - CAST({{ts}} AS DATE)) "
+                   f"/ CAST({float(config.half_life_days)} AS DOUBLE PRECISION))")
+    decay = f"CAST(FLOOR({float_decay} * CAST({DECAY_UNITS} AS DOUBLE PRECISION)) AS BIGINT)"
     cap = int(config.quantity_cap)
     bought = "quantity > 0 AND NOT COALESCE(is_return, FALSE)"
     branches = [
@@ -70,9 +78,10 @@ def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool
         FROM raw.events
         WHERE customer_id IS NOT NULL AND event_ts < CAST({cut} AS TIMESTAMP) AND {MERCHANDISE}"""
         )
-    weight = (
+    exact_weight = (
         "SUM((bought - returned) * decay"
-        f" + {float(config.cart_weight)} * carts * decay + {float(config.view_weight)} * views * decay)"
+        f" + CAST({float(config.cart_weight)} AS DECIMAL(18, 6)) * carts * decay"
+        f" + CAST({float(config.view_weight)} AS DECIMAL(18, 6)) * views * decay)"
     )
     union = "\n        UNION ALL\n        ".join(branches)
     return f"""
@@ -85,11 +94,11 @@ def interactions_sql(as_of: dt.date, config: RecommenderConfig, has_events: bool
            CAST(SUM(carts) AS BIGINT) AS cart_events,
            CAST(SUM(views) AS BIGINT) AS view_events,
            MAX(bought_on) AS last_purchase_date,
-           CAST({weight} AS DOUBLE PRECISION) AS weight,
+           {as_double(exact_weight)} / {DECAY_UNITS} AS weight,
            CAST(COUNT(DISTINCT bought_in) AS BIGINT) AS purchase_orders
     FROM lines
     GROUP BY customer_id, product_id
-    HAVING {weight} > 1e-9
+    HAVING {exact_weight} > 0
     """
 
 

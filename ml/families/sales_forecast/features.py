@@ -12,7 +12,7 @@ from ml import catalog
 from ml.data import merchandise_predicate
 from ml.families.sales_forecast.calendar import forecast_origin
 from ml.families.sales_forecast.panel import PANEL_COLUMNS, PanelMatrix, to_matrix
-from ml.sql import date_literal, rebuild_partitions, sql_literal
+from ml.sql import as_double, date_literal, money, rebuild_partitions, sql_literal
 from ml.warehouse import Warehouse
 
 PANEL = catalog.PRODUCT_WEEKLY_SALES
@@ -46,7 +46,7 @@ WITH lines AS (
     SELECT product_id,
            CAST(date_trunc('week', invoice_ts) AS DATE) AS week_start,
            CAST(quantity AS DOUBLE PRECISION) AS quantity,
-           CAST(unit_price AS DOUBLE PRECISION) AS unit_price,
+           {money('unit_price', 'quantity')} AS revenue,  -- exact: its sums do not depend on row order
            customer_id
     FROM {lines_table}
     WHERE invoice_ts < {sql_literal(dt.datetime.combine(origin, dt.time()))}
@@ -56,7 +56,7 @@ weekly AS (
     SELECT product_id, week_start,
            SUM(quantity) AS units,
            SUM(CASE WHEN quantity > 0 THEN quantity ELSE 0 END) AS gross_units,
-           SUM(CASE WHEN quantity > 0 THEN quantity * unit_price ELSE 0 END) AS gross_revenue,
+           {as_double('SUM(CASE WHEN quantity > 0 THEN revenue ELSE 0 END)')} AS gross_revenue,
            COUNT(DISTINCT CASE WHEN quantity > 0 THEN customer_id END) AS n_buyers,
            COUNT(*) AS n_lines
     FROM lines
