@@ -258,3 +258,16 @@ def test_a_folder_export_without_events_empties_that_table_with_a_warning(baseli
         assert not wh.table_exists("raw.events")
     # the same order lines, products and reviews were published again: only the events changed in raw
     assert published_tables(before, snapshot()) == ["raw.events"]
+
+
+def test_a_dead_mlflow_is_a_transient_error_and_changes_nothing(baseline_workspace, small_shop_as_of, monkeypatch):
+    """Retried with backoff by the DAG (not failed at once: the server may come back), and nothing written."""
+    from ml import tracking
+
+    before = snapshot()
+    with monkeypatch.context() as dead:
+        dead.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+        with pytest.raises(tracking.TrackingUnavailable, match="http://127.0.0.1:9 is not reachable") as failure:
+            orchestration.train_family("segmentation", small_shop_as_of.isoformat())
+    assert not isinstance(failure.value, PERMANENT)
+    assert changed(before, snapshot()) == []

@@ -92,7 +92,10 @@ def test_errors_a_retry_cannot_mend_fail_the_task_at_once_and_transient_ones_kee
         with pytest.raises(AirflowFailException, match=type(permanent).__name__):
             with orchestration.fail_fast():
                 raise permanent
-    for transient in (OSError("disk"), duckdb.IOException("Could not set lock on file"), ConnectionError("mlflow")):
+    from ml.tracking import TrackingUnavailable
+
+    for transient in (OSError("disk"), duckdb.IOException("Could not set lock on file"), ConnectionError("mlflow"),
+                      TrackingUnavailable("MLflow tracking store http://mlflow:5000 is not reachable")):
         with pytest.raises(type(transient)):
             with orchestration.fail_fast():
                 raise transient
