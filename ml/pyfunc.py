@@ -89,13 +89,16 @@ def anonymised_example(example: pd.DataFrame) -> pd.DataFrame:
 
 def load_predictor(model_uri: str) -> Predictor:
     """The plain predictor of a registered version (`models:/<family>/<version>`)."""
-    import mlflow.pyfunc
-
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().predictor
+    return load_pyfunc(model_uri).unwrap_python_model().predictor
 
 
 def load_pyfunc(model_uri: str):
-    """The MLflow model itself, which enforces the signature on every `predict`."""
+    """The MLflow model itself, which enforces the signature on every `predict`.
+
+    Downloaded once and checked against the digest recorded at registration before anything in it
+    is unpickled (`ml.model_digest.ModelDigestMismatch` if a file changed since)."""
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.load_model(model_uri)
+    from ml.model_digest import verified_download
+
+    return mlflow.pyfunc.load_model(str(verified_download(model_uri)))

@@ -17,6 +17,7 @@ PARENT_RUN_TAG = "valueflow.parent_run_id"
 CANDIDATE_TAG = "valueflow.candidate"
 FAMILY_TAG = "valueflow.family"
 AS_OF_TAG = "valueflow.as_of_date"
+DIGEST_TAG = "valueflow.model_digest"  # sha256 of the version's artifact files (ml.model_digest)
 PROMOTED = "promoted"
 BASELINE_SERVED = "baseline_served"
 BACKFILL_PROMOTED = "promoted_for_backfill"  # beat the policy for an earlier date than the champion's
@@ -33,6 +34,13 @@ def _client():
     return MlflowClient(tracking.configure())
 
 
+def _digest(model_uri: str) -> dict[str, str]:
+    """The digest tag a version is registered with (with it, not after: no version goes unrecorded)."""
+    from ml.model_digest import model_digest
+
+    return {DIGEST_TAG: model_digest(model_uri)}
+
+
 def register_challenger(model_uri: str, name: str, run_id: str, description: str = "") -> ModelRef:
     """Register a logged model as a new version of `name` and point alias `challenger` at it."""
     import mlflow
@@ -40,7 +48,7 @@ def register_challenger(model_uri: str, name: str, run_id: str, description: str
     from ml import tracking
 
     tracking.configure()
-    version = mlflow.register_model(model_uri, name, tags={ROLE_TAG: CHALLENGER})
+    version = mlflow.register_model(model_uri, name, tags={ROLE_TAG: CHALLENGER, **_digest(model_uri)})
     client = _client()
     if description:
         client.update_model_version(name, version.version, description=description)
@@ -56,7 +64,7 @@ def register_baseline(model_uri: str, name: str, run_id: str, baseline: str, des
 
     tracking.configure()
     kind = f"{BASELINE_KIND_PREFIX}{baseline}"
-    version = mlflow.register_model(model_uri, name, tags={ROLE_TAG: BASELINE_ROLE, KIND_TAG: kind})
+    version = mlflow.register_model(model_uri, name, tags={ROLE_TAG: BASELINE_ROLE, KIND_TAG: kind, **_digest(model_uri)})
     if description:
         _client().update_model_version(name, version.version, description=description)
     return ModelRef(name=name, version=str(version.version), run_id=run_id, kind=kind)
@@ -88,6 +96,10 @@ def tag_version(ref: ModelRef, tags: dict[str, str], description: str | None = N
         client.set_model_version_tag(ref.name, ref.version, key, str(value))
     if description is not None:
         client.update_model_version(ref.name, ref.version, description=description)
+
+
+def version_tags(name: str, version: str) -> dict[str, str]:
+    return dict(_client().get_model_version(name, version).tags or {})
 
 
 def get_version(name: str, version: str) -> ModelRef:

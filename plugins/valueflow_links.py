@@ -24,6 +24,11 @@ from urllib.parse import quote
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
 
+try:  # module level: FastAPI resolves the Data Docs route's (string) annotations in these globals
+    from fastapi import Request
+except ImportError:  # pragma: no cover - fastapi comes with apache-airflow-core
+    Request = None
+
 DATA_DOCS_PREFIX = "/valueflow/data-docs"
 
 
@@ -128,7 +133,14 @@ def data_docs_app():
     from ml import settings
 
     app = FastAPI(title="ValueFlow Data Docs", dependencies=[Depends(get_user)])
-    app.mount("/", StaticFiles(directory=settings.data_docs_dir(), html=True, check_dir=False), name="data-docs")
+    files = StaticFiles(directory=settings.data_docs_dir(), html=True, check_dir=False)
+
+    # A route, not `app.mount`: FastAPI runs an app's dependencies (the login) for its routes only,
+    # and a mounted StaticFiles would serve every page to anyone.
+    @app.get("/{path:path}", include_in_schema=False)
+    async def page(path: str, request: Request):
+        return await files.get_response(path, request.scope)
+
     return app
 
 

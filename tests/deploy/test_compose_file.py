@@ -1,6 +1,7 @@
 """docker-compose.yaml without a Docker engine: valid against the Compose specification's JSON schema,
 every service of the production topology present and healthy-checked, every setting in .env.example,
-no secret committed, and every service the DAGs need reachable by name.
+no secret committed, no secret that may be empty, no service published without authentication, and
+every service the DAGs need reachable by name.
 
 The schema, tests/fixtures/compose-spec.json, is the Compose specification schema as shipped by
 Debian's docker-compose 1.29.2-3 package (/usr/lib/python3/dist-packages/compose/config/compose_spec.json;
@@ -24,7 +25,9 @@ SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec.json"
 SERVICES = {"postgres", "redis", "mlflow", "airflow-init", "airflow-apiserver", "airflow-scheduler",
             "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
 LONG_RUNNING = SERVICES - {"airflow-init"}
-SECRETS = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
+SECRETS = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
+           "AIRFLOW_ADMIN_PASSWORD", "MLFLOW_ADMIN_PASSWORD", "MLFLOW_SECRET_KEY", "FLOWER_PASSWORD"}
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -107,14 +110,105 @@ def test_every_setting_is_in_env_example_and_no_secret_is_committed(compose):
                 assert re.fullmatch(r"(\$\{[A-Z_]+(:\?[^}]*)?\})+", str(value)), f"{key} is not taken from .env"
 
 
-def test_an_empty_secret_stops_compose_and_unauthenticated_uis_listen_on_loopback_only(compose):
+def secrets_that_may_be_empty(text: str) -> list[str]:
+    """Secrets used as ${VAR} or ${VAR:-...} anywhere: compose would start Redis, Postgres or MLflow
+    with an empty password instead of refusing."""
+    found = []
+    for secret in sorted(SECRETS):
+        uses = re.findall(r"(?<!\$)\$\{" + secret + r"(:?[-?][^}]*)?\}", text)
+        if not uses or not all(use.startswith(":?") for use in uses):
+            found.append(secret)
+    return found
+
+
+def _command(service: dict) -> list[str]:
+    command = service.get("command", [])
+    return command.split() if isinstance(command, str) else [str(arg) for arg in command]
+
+
+def _required_secret(value: str) -> bool:
+    return bool(re.search(r"\$\{[A-Z_]+:\?[^}]*\}", value))
+
+
+def published_without_authentication(compose: dict) -> list[str]:
+    """Services that publish a port (`ports:`) where nothing asks for a login: MLflow must run its
+    basic-auth app with a required admin password, Flower `--basic-auth` from a required secret,
+    the Airflow api-server the FAB auth manager; any other published service is refused."""
+    env = compose["x-airflow-common"]["environment"]
+    refused = []
+    for name, service in compose["services"].items():
+        if not service.get("ports"):
+            continue
+        command, environment = _command(service), {**env, **service.get("environment", {})}
+        if service.get("entrypoint") == ["mlflow"]:
+            guarded = "--app-name=basic-auth" in command and _required_secret(
+                str(service.get("environment", {}).get("MLFLOW_AUTH_ADMIN_PASSWORD", "")))
+        elif command[:2] == ["celery", "flower"]:
+            guarded = any(arg.startswith("--basic-auth=") and _required_secret(arg) for arg in command)
+        elif command == ["api-server"]:
+            guarded = environment.get("AIRFLOW__CORE__AUTH_MANAGER") == FAB_AUTH_MANAGER
+        else:
+            guarded = False
+        if not guarded:
+            refused.append(f"{name} publishes {service['ports']} without authentication")
+    return refused
+
+
+def test_no_secret_may_be_empty():
+    assert secrets_that_may_be_empty(COMPOSE.read_text()) == []
+
+
+def test_a_secret_that_may_be_empty_is_caught():
     text = COMPOSE.read_text()
-    for secret in SECRETS:  # ${VAR} would start Redis or Postgres with an empty password
-        uses = re.findall(r"(?<!\$)\$\{" + secret + r"(:\?[^}]*)?\}", text)
-        assert uses and all(use.startswith(":?") for use in uses), f"{secret} must be ${{{secret}:?...}}"
-    for service in ("mlflow", "flower"):  # no authentication of their own
-        for port in compose["services"][service].get("ports", []):
-            assert str(port).startswith("127.0.0.1:"), f"{service} publishes {port} on every interface"
+    broken = text.replace("${MLFLOW_ADMIN_PASSWORD:?set MLFLOW_ADMIN_PASSWORD in .env}", "${MLFLOW_ADMIN_PASSWORD}", 1)
+    assert broken != text and secrets_that_may_be_empty(broken) == ["MLFLOW_ADMIN_PASSWORD"]
+
+
+def test_no_service_is_published_without_authentication(compose):
+    assert published_without_authentication(compose) == []
+    assert "ports" not in compose["services"]["mlflow"], "MLflow is not published by default"
+    assert "ports" not in compose["services"]["redis"] and "ports" not in compose["services"]["postgres"]
+    for name in ("mlflow-ui", "flower"):  # published only in their profiles, and on loopback only
+        service = compose["services"][name]
+        assert service["profiles"] and all(str(port).startswith("127.0.0.1:") for port in service["ports"]), name
+
+
+def test_a_service_published_without_authentication_is_caught(compose):
+    services = compose["services"]
+    mlflow = {**services["mlflow"], "ports": ["5000:5000"],
+              "command": [arg for arg in services["mlflow"]["command"] if arg != "--app-name=basic-auth"]}
+    flower = {**services["flower"], "command": ["celery", "flower"]}
+    redis = {**services["redis"], "ports": ["6379:6379"]}
+    for name, broken in (("mlflow", mlflow), ("flower", flower), ("redis", redis)):
+        assert published_without_authentication({**compose, "services": {**services, name: broken}}) == [
+            f"{name} publishes {broken['ports']} without authentication"]
+    api = services["airflow-apiserver"]
+    simple = {**api, "environment": {**api["environment"], "AIRFLOW__CORE__AUTH_MANAGER":
+                                     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"}}
+    assert published_without_authentication({**compose, "services": {**services, "airflow-apiserver": simple}}) == [
+        f"airflow-apiserver publishes {api['ports']} without authentication"]
+
+
+def test_mlflow_and_airflow_authenticate_with_required_secrets(compose):
+    mlflow = compose["services"]["mlflow"]
+    auth_ini = ROOT / "config" / "mlflow" / "basic_auth.ini"
+    assert mlflow["environment"]["MLFLOW_AUTH_CONFIG_PATH"] == "/opt/valueflow/config/mlflow/basic_auth.ini"
+    assert "COPY --chown=airflow:root config /opt/valueflow/config" in (ROOT / "Dockerfile").read_text()
+    import configparser
+
+    auth = configparser.ConfigParser()
+    auth.read(auth_ini)
+    assert urlparse(auth["mlflow"]["database_uri"]).path == "/mlflow_auth"  # created by postgres/init
+    assert urlparse(auth["mlflow"]["database_uri"]).password is None  # from PGPASSWORD, a required secret
+    assert auth["mlflow"]["default_permission"] == "NO_PERMISSIONS"
+    assert _required_secret(mlflow["environment"]["PGPASSWORD"])
+    assert _required_secret(mlflow["environment"]["MLFLOW_FLASK_SERVER_SECRET_KEY"])
+    env = compose["x-airflow-common"]["environment"]
+    assert env["MLFLOW_TRACKING_USERNAME"] == mlflow["environment"]["MLFLOW_AUTH_ADMIN_USERNAME"]
+    assert env["MLFLOW_TRACKING_PASSWORD"] == mlflow["environment"]["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    init = compose["services"]["airflow-init"]
+    assert "airflow users create --role Admin" in init["command"][1]
+    assert _required_secret(init["environment"]["AIRFLOW_ADMIN_PASSWORD"])
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
@@ -129,7 +223,7 @@ def test_docker_compose_config_refuses_an_env_with_an_empty_secret(tmp_path):
 def test_postgres_creates_the_warehouse_and_mlflow_databases(compose):
     postgres = compose["services"]["postgres"]
     assert "./postgres/init:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
-    assert set(postgres["environment"]["VALUEFLOW_DATABASES"].split()) == {"warehouse", "mlflow"}
+    assert set(postgres["environment"]["VALUEFLOW_DATABASES"].split()) == {"warehouse", "mlflow", "mlflow_auth"}
     assert (ROOT / "postgres" / "init" / "01-databases.sh").stat().st_mode & 0o111
 
 

@@ -82,3 +82,29 @@ def test_airflow_loads_the_plugin(tmp_path):
     assert {"MLflow run", "MLflow model", "Data Docs"} <= set(loaded["links"])
     assert "/valueflow/data-docs" in loaded["apps"]
     assert "Data Docs" in loaded["views"]
+
+
+def test_data_docs_are_served_only_to_a_signed_in_user(links, tmp_path, monkeypatch):
+    """Airflow's `get_user` guards every page (FastAPI applies an app's dependencies to its routes,
+    never to a mounted app); here it is swapped for a stand-in that refuses or admits."""
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi import HTTPException
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("VALUEFLOW_HOME", str(tmp_path))
+    site = tmp_path / "data_docs" / "gx" / "uncommitted" / "data_docs" / "local_site"
+    site.mkdir(parents=True)
+    (site / "index.html").write_text("<h1>Data Docs</h1>")
+    app = links.data_docs_app()
+
+    def refuse():
+        raise HTTPException(status_code=401, detail="Not authenticated")
+
+    app.dependency_overrides[get_user] = refuse
+    client = TestClient(app)
+    assert client.get("/gx/uncommitted/data_docs/local_site/index.html").status_code == 401
+    assert client.get("/gx/uncommitted/data_docs/local_site/").status_code == 401
+    app.dependency_overrides[get_user] = lambda: "someone"
+    assert client.get("/gx/uncommitted/data_docs/local_site/index.html").text == "<h1>Data Docs</h1>"
+    assert "Data Docs" in client.get("/gx/uncommitted/data_docs/local_site/").text  # html=True: the folder's index
+    assert client.get("/../../etc/passwd").status_code == 404

@@ -135,6 +135,27 @@ class Chromium:
         raise BrowserError(f"{url}: {[w for w in wanted if w not in text]} not on the page after {timeout}s; "
                            f"it shows:\n{text[:2000]}")
 
+    def send_headers(self, headers: dict[str, str]) -> None:
+        """Send these headers with every request of the page from now on ({} stops): how a test
+        logs in to a basic-auth server, whose browser prompt a headless page cannot answer."""
+        self.send("Network.enable")
+        self.send("Network.setExtraHTTPHeaders", headers=headers)
+
+    def submit_form(self, fields: dict[str, str], form: str = "form") -> None:
+        """Fill the inputs named by id in `fields` and submit the first `form` match, as a person would."""
+        filled, before = json.dumps(fields), self.evaluate("location.href")
+        self.evaluate(f"""(() => {{
+            const fields = {filled};
+            for (const [id, value] of Object.entries(fields)) document.getElementById(id).value = value;
+            document.querySelector({json.dumps(form)}).submit();
+        }})()""")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the answer to the form has loaded
+            time.sleep(0.5)
+            if self.evaluate("location.href") != before and self.evaluate("document.readyState") == "complete":
+                return
+        raise BrowserError(f"submitting {form} on {before} led nowhere within 30s")
+
     def dismiss_popups(self) -> None:
         for _ in range(3):
             if not self.evaluate(DISMISS_JS):

@@ -5,6 +5,8 @@ interpolated with a local `.env` (the keys of .env.example) and "localized": ser
 (postgres, redis, mlflow, airflow-apiserver) become 127.0.0.1 ports, the databases become
 throw-away ones (created by the compose file's own postgres/init script), Redis gets a dedicated DB
 number and a queue of its own, and container paths become folders of this checkout and a tmp dir.
+MLflow runs the compose file's basic-auth app with its own throw-away auth database, and Airflow
+its FAB auth manager with an admin user, so every client here logs in as in production.
 
 Every process runs in its own session (process group) and carries VALUEFLOW_STACK_ID in its
 environment; `stop()` kills the groups and every descendant, and `survivors()` finds any process
@@ -93,23 +95,37 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         self.api_port, self.mlflow_port, self.health_port, self.log_port = (free_port() for _ in range(4))
-        self.databases = {name: f"vf_sys_{self.stack_id}_{name}" for name in ("airflow", "warehouse", "mlflow")}
+        self.databases = {name: f"vf_sys_{self.stack_id}_{name}"
+                          for name in ("airflow", "warehouse", "mlflow", "mlflow_auth")}
         self.queue = f"valueflow_{self.stack_id}"
         self.logs = self.work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.mlflow_url = f"http://127.0.0.1:{self.mlflow_port}"
+        # Throw-away secrets, made once: every process of the stack must see the same ones.
+        from cryptography.fernet import Fernet
+
+        self.secrets = {"AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),
+                        **{key: secrets.token_urlsafe(24) for key in (
+                            "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD",
+                            "MLFLOW_ADMIN_PASSWORD", "MLFLOW_SECRET_KEY", "FLOWER_PASSWORD")}}
+
+    @property
+    def mlflow_auth(self) -> tuple[str, str]:
+        """The MLflow admin login (basic auth), as the Airflow services send it."""
+        return "admin", self.secrets["MLFLOW_ADMIN_PASSWORD"]
+
+    @property
+    def airflow_login(self) -> tuple[str, str]:
+        return "admin", self.secrets["AIRFLOW_ADMIN_PASSWORD"]
 
     # -- settings ------------------------------------------------------------------------------
     def dotenv(self) -> dict[str, str]:
         """This topology's .env: every key of .env.example, with throw-away secrets."""
-        from cryptography.fernet import Fernet
-
         return {
-            "POSTGRES_USER": PG_ADMIN_USER, "POSTGRES_PASSWORD": "", "REDIS_PASSWORD": "",
-            "AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),
-            "AIRFLOW_JWT_SECRET": secrets.token_urlsafe(32), "AIRFLOW_API_SECRET_KEY": secrets.token_urlsafe(32),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "POSTGRES_USER": PG_ADMIN_USER, "POSTGRES_PASSWORD": "", "REDIS_PASSWORD": "", **self.secrets,
+            "AIRFLOW_ADMIN_USERNAME": self.airflow_login[0], "AIRFLOW_ADMIN_EMAIL": "admin@example.invalid",
+            "MLFLOW_ADMIN_USERNAME": self.mlflow_auth[0], "FLOWER_USER": "admin",
             "AIRFLOW_UID": str(os.getuid()), "AIRFLOW_BASE_URL": self.api_url, "AIRFLOW_WORKER_CONCURRENCY": "2",
             "MLFLOW_UI_URL": self.mlflow_url, "MLFLOW_PUBLIC_HOST": "127.0.0.1",
             "VALUEFLOW_IMAGE": "", "VALUEFLOW_INBOX": str(self.shop),
@@ -133,11 +149,10 @@ class LocalStack:
             "VALUEFLOW_SOURCE": str(self.shop),
             "PYTHONPATH": str(REPO_ROOT),
         })
-        env.update({  # only here: no login for the test, its own queue, free ports
+        env.update({  # only here: its own queue, free ports
             "AIRFLOW_HOME": str(self.work / "airflow"),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.work / "airflow" / "logs"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_port),
             "AIRFLOW__API__WORKERS": "1",
@@ -160,8 +175,12 @@ class LocalStack:
         env = {**self.base_env(), **self.airflow_env()}
         (self.work / "var").mkdir(parents=True, exist_ok=True)
         self._create_databases()
-        self.spawn("mlflow", self.mlflow_command(), {**self.base_env()})  # starts while Airflow migrates
+        self.spawn("mlflow", self.mlflow_command(), {**self.base_env(), **self.mlflow_env()})  # while Airflow migrates
         self._run("migrate", [sys.executable, "-m", "airflow", "db", "migrate"], env)
+        user, password = self.airflow_login  # as airflow-init does in the compose file
+        self._run("create-admin", [sys.executable, "-m", "airflow", "users", "create", "--role", "Admin",
+                                   "--username", user, "--password", password, "--email", "admin@example.invalid",
+                                   "--firstname", "Admin", "--lastname", "ValueFlow"], env)
         self._run("warehouse-schemas", [sys.executable, "-c",
                                         "from ml.warehouse import connect; wh = connect(); wh.ensure_schemas(); wh.close()"],
                   env)
@@ -173,6 +192,22 @@ class LocalStack:
                               "--concurrency", env["AIRFLOW__CELERY__WORKER_CONCURRENCY"]], env)
         self.wait_http(f"{self.mlflow_url}/health", "mlflow", 120)
         self.wait_http(f"{self.api_url}/api/v2/version", "api-server", 120)
+
+    def mlflow_env(self) -> dict[str, str]:
+        """The compose file's `mlflow` service environment: the admin login, the CSRF key, and the
+        auth config, copied with its database pointed at this stack's throw-away one."""
+        import configparser
+
+        service = load_compose()["services"]["mlflow"]
+        env = {key: interpolate(str(value), self.dotenv()) for key, value in service["environment"].items()}
+        auth = configparser.ConfigParser()
+        auth.read(REPO_ROOT / env["MLFLOW_AUTH_CONFIG_PATH"].removeprefix("/opt/valueflow/"))
+        auth["mlflow"]["database_uri"] = localize(auth["mlflow"]["database_uri"], {"postgres": f"{PG_HOST}:{PG_PORT}"},
+                                                  self.databases, REDIS_DB)
+        local_ini = self.work / "mlflow-basic-auth.ini"
+        with open(local_ini, "w") as out:
+            auth.write(out)
+        return {**env, "MLFLOW_AUTH_CONFIG_PATH": str(local_ini)}
 
     def mlflow_command(self) -> list[str]:
         """The compose file's `mlflow` service command, localized."""

@@ -6,7 +6,9 @@ Airflow api-server, dag-processor, scheduler and a Celery worker. The test unpau
 triggers `ingest_orders` through Airflow's REST API; every `train_<family>` and `score_<family>`
 run is started by Airflow itself from the Asset events (nothing else is triggered). It then checks
 the marts in PostgreSQL, the champions through MLflow's REST API, the plugin's extra links, and the
-UIs in headless chromium (screenshots under var/screenshots/). Last, it backfills one past week of
+UIs in headless chromium (screenshots under var/screenshots/). MLflow and Airflow ask for a login as
+in production (MLflow's basic-auth app, Airflow's FAB auth manager): the test checks that a request
+without one is refused and logs in for every other. Last, it backfills one past week of
 `ingest_orders` with `airflow backfill create` and follows that week's date down the Asset chain.
 It stops everything, asserting that no process it started survives.
 """
@@ -43,11 +45,14 @@ def family_marts() -> dict[str, str]:
 
 
 class Airflow:
-    """The bits of Airflow's REST API (/api/v2) the test needs."""
+    """The bits of Airflow's REST API (/api/v2) the test needs, logged in with a JWT from /auth/token."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, login: tuple[str, str]):
         self.url = url
         self.session = requests.Session()
+        response = requests.post(f"{url}/auth/token", json=dict(zip(("username", "password"), login)), timeout=30)
+        assert response.status_code in (200, 201), f"Airflow login: {response.status_code} {response.text[:300]}"
+        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     def call(self, method: str, path: str, **kwargs) -> dict:
         response = self.session.request(method, f"{self.url}/api/v2{path}", timeout=30, **kwargs)
@@ -124,7 +129,7 @@ def chain(stack, shop):
     """Unpause the DAGs, trigger ingest_orders, and wait for every run the Assets start."""
     from ml.pipeline import pipeline_dag_ids
 
-    airflow = Airflow(stack.api_url)
+    airflow = Airflow(stack.api_url, stack.airflow_login)
     expected = set(pipeline_dag_ids())  # ingest_orders, train_/score_<family> for every family, build_audiences
     _wait("the dag-processor to parse every DAG", lambda: expected <= airflow.dag_ids(), 180, stack)
     for dag_id in sorted(expected):
@@ -165,7 +170,7 @@ def champions(stack: LocalStack) -> dict[str, dict]:
     found = {}
     for name in family_names():
         response = requests.get(f"{stack.mlflow_url}/api/2.0/mlflow/registered-models/alias",
-                                params={"name": name, "alias": "champion"}, timeout=30)
+                                params={"name": name, "alias": "champion"}, auth=stack.mlflow_auth, timeout=30)
         if response.ok:
             found[name] = response.json()["model_version"]
     return found
@@ -220,9 +225,28 @@ def test_marts_in_postgresql_carry_the_champion(stack, chain):
 
 
 def _mlflow(stack: LocalStack, method: str, path: str, **kwargs) -> dict:
-    response = requests.request(method, f"{stack.mlflow_url}/api/2.0/mlflow/{path}", timeout=30, **kwargs)
+    response = requests.request(method, f"{stack.mlflow_url}/api/2.0/mlflow/{path}", auth=stack.mlflow_auth,
+                                timeout=30, **kwargs)
     assert response.ok, f"MLflow {path}: {response.status_code} {response.text[:300]}"
     return response.json()
+
+
+def test_mlflow_and_airflow_refuse_a_request_without_a_login(stack, chain):
+    search = f"{stack.mlflow_url}/api/2.0/mlflow/experiments/search"
+    user, password = stack.mlflow_auth
+    for auth in (None, (user, password + "x"), ("nobody", password)):
+        response = requests.get(search, params={"max_results": 1}, auth=auth, timeout=30)
+        assert response.status_code == 401, (auth and auth[0], response.status_code)
+    assert requests.get(search, params={"max_results": 1}, auth=stack.mlflow_auth, timeout=30).status_code == 200
+    assert requests.get(f"{stack.mlflow_url}/#/models", timeout=30).status_code == 401  # the UI too
+    # The training runs logged and registered through that login: their models carry a digest.
+    for version in champions(stack).values():
+        assert any(t["key"] == "valueflow.model_digest" and t["value"].startswith("sha256:")
+                   for t in version.get("tags", [])), version["name"]
+    assert requests.get(f"{stack.api_url}/api/v2/dags", timeout=30).status_code == 401
+    wrong = requests.post(f"{stack.api_url}/auth/token", json={"username": "admin", "password": "wrong"}, timeout=30)
+    assert wrong.status_code == 401
+    assert chain["airflow"].session.get(f"{stack.api_url}/api/v2/dags", timeout=30).status_code == 200
 
 
 def test_mlflow_has_the_runs_metrics_and_champions(stack, chain):
@@ -257,7 +281,8 @@ def test_extra_links_point_at_the_mlflow_run_and_data_docs(stack, chain):
     docs = links["extra_links"]["Data Docs"]
     assert docs.startswith(f"{stack.api_url}/valueflow/data-docs/") and docs.endswith("index.html")
     assert links["extra_links"]["MLflow run"] is None  # not a training task
-    page = requests.get(docs, timeout=30)
+    assert requests.get(docs, timeout=30).status_code == 401  # served behind Airflow's login
+    page = airflow.session.get(docs, timeout=30)
     assert page.status_code == 200 and "Data Docs" in page.text
 
 
@@ -274,7 +299,17 @@ def page():
 
 
 def test_mlflow_ui_lists_runs_metrics_and_champion_aliases(stack, chain, page):
+    import base64
+
     with_champion = champions(stack)
+    page.send_headers({"Authorization": "Basic " + base64.b64encode(":".join(stack.mlflow_auth).encode()).decode()})
+    try:
+        _show_mlflow(stack, page, with_champion)
+    finally:
+        page.send_headers({})  # Airflow's pages get no MLflow login
+
+
+def _show_mlflow(stack: LocalStack, page, with_champion: dict[str, dict]) -> None:
     for name in family_names():
         experiment = _mlflow(stack, "GET", "experiments/get-by-name", params={"experiment_name": f"valueflow-{name}"})
         experiment_id = experiment["experiment"]["experiment_id"]
@@ -310,6 +345,10 @@ def test_mlflow_ui_lists_runs_metrics_and_champion_aliases(stack, chain, page):
 
 
 def test_airflow_ui_shows_the_dags_and_the_successful_run(stack, chain, page):
+    page.goto(f"{stack.api_url}/auth/login/", wait_for=["Sign In"])
+    page.screenshot(SCREENSHOTS / "airflow-login.png")
+    user, password = stack.airflow_login
+    page.submit_form({"username": user, "password": password}, form="form[name=login]")
     page.goto(f"{stack.api_url}/dags", wait_for=sorted(chain["runs"]))
     page.screenshot(SCREENSHOTS / "airflow-dags.png")
     ingest = chain["runs"]["ingest_orders"]["dag_run_id"]

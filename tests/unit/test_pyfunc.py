@@ -74,3 +74,67 @@ def test_the_stored_input_example_carries_no_customer_of_the_training_data():
     assert pd.isna(example["monetary"].iloc[1])  # missing stays missing: the signature allows it
     assert example["is_active"].tolist() == [True, False, True] and example["segment"].tolist() == ["a", "b", "c"]
     assert rows["customer_id"].tolist() == ["17850", "13047", "12583"]  # the caller's frame is untouched
+
+
+# -- the digest recorded at registration and checked at load -------------------------------------
+
+def _register_doubler(name: str = "digest-check"):
+    import mlflow
+
+    from ml import registry, tracking
+
+    tracking.configure()
+    with mlflow.start_run(experiment_id=tracking.ensure_experiment("digest")) as run:
+        info = pyfunc.log_pyfunc(Doubler(3.0), pd.DataFrame({"x": [1.0, 2.0]}))
+    return registry.register_challenger(info.model_uri, name, run.info.run_id)
+
+
+def test_a_registered_version_records_its_digest_and_loads_untampered(mlflow_store):
+    from ml import registry
+
+    ref = _register_doubler()
+    digest = registry.version_tags(ref.name, ref.version)[registry.DIGEST_TAG]
+    assert digest.startswith("sha256:") and len(digest) == len("sha256:") + 64
+    assert pyfunc.load_pyfunc(ref.uri).predict(pd.DataFrame({"x": [2.0]}))["y"].tolist() == [6.0]
+    assert isinstance(pyfunc.load_predictor(ref.uri), Doubler)
+
+
+def test_a_tampered_artifact_is_refused_before_it_is_unpickled(mlflow_store, state_home):
+    from ml.model_digest import ModelDigestMismatch
+
+    ref = _register_doubler()
+    [pickled] = list(state_home.rglob("python_model.pkl"))  # the local store's copy, as an attacker would change it
+    pickled.write_bytes(pickled.read_bytes() + b"\n")
+    with pytest.raises(ModelDigestMismatch, match=rf"model {ref.name} version {ref.version}.*expected sha256:\w+, "
+                                                  r"found sha256:\w+") as refused:
+        pyfunc.load_pyfunc(ref.uri)
+    assert isinstance(refused.value, ValueError) and refused.value.expected != refused.value.found
+    with pytest.raises(ModelDigestMismatch):
+        pyfunc.load_predictor(ref.uri)
+
+
+def test_a_version_registered_before_digests_loads_with_a_warning(mlflow_store, caplog):
+    from mlflow.tracking import MlflowClient
+
+    from ml import registry
+
+    ref = _register_doubler()
+    MlflowClient().delete_model_version_tag(ref.name, ref.version, registry.DIGEST_TAG)
+    with caplog.at_level("WARNING", logger="ml.model_digest"):
+        assert pyfunc.load_pyfunc(ref.uri).predict(pd.DataFrame({"x": [1.0]}))["y"].tolist() == [3.0]
+    assert f"model {ref.name} version {ref.version} has no recorded digest" in caplog.text
+
+
+def test_the_folder_digest_depends_on_every_file_and_name_but_not_on_listing_order(tmp_path):
+    from ml.model_digest import folder_digest
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder, names in ((first, ["MLmodel", "artifacts/w.bin"]), (second, ["artifacts/w.bin", "MLmodel"])):
+        for name in names:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(name)
+    assert folder_digest(first) == folder_digest(second)
+    (second / "registered_model_meta").write_text("model_name: x")  # MLflow's client writes it on download
+    assert folder_digest(first) == folder_digest(second)
+    (second / "artifacts" / "w.bin").rename(second / "artifacts" / "v.bin")
+    assert folder_digest(first) != folder_digest(second)
