@@ -8,9 +8,12 @@ in sorted path order, so it does not depend on the order a store lists files in.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
+import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +22,21 @@ log = logging.getLogger(__name__)
 # Written by MLflow's client into every downloaded `models:/` folder (name and version): not stored.
 _CLIENT_WRITTEN = {"registered_model_meta"}
 _REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
+_DOWNLOAD_ROOTS: dict[int, str] = {}  # per process: a forked child must not remove its parent's
+
+
+def _download_root() -> str:
+    """This process's folder for model downloads, removed when it exits."""
+    pid = os.getpid()
+    if pid not in _DOWNLOAD_ROOTS:
+        _DOWNLOAD_ROOTS[pid] = tempfile.mkdtemp(prefix="vf-models-")
+        atexit.register(_remove_download_root, pid)
+    return _DOWNLOAD_ROOTS[pid]
+
+
+def _remove_download_root(pid: int) -> None:
+    if os.getpid() == pid:
+        shutil.rmtree(_DOWNLOAD_ROOTS.pop(pid), ignore_errors=True)
 
 
 class ModelDigestMismatch(ValueError):
@@ -62,8 +80,8 @@ def verified_download(model_uri: str) -> Path:
     """Download a model once and check it against its version's recorded digest; the local folder to
     load it from. Only registered versions (`models:/<name>/<version>`) carry a digest; a version
     registered before digests were recorded loads with a warning."""
-    # Kept after the load, as MLflow keeps its own downloads: a loader may read its folder lazily.
-    local = download(model_uri, tempfile.mkdtemp(prefix="vf-model-"))
+    # Kept until the process exits, as MLflow keeps its own downloads: a loader may read its folder lazily.
+    local = download(model_uri, tempfile.mkdtemp(prefix="model-", dir=_download_root()))
     match = _REGISTERED.match(model_uri)
     if match is None:
         return local

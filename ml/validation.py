@@ -4,6 +4,10 @@ Each suite is a declarative JSON file named after its dataset (`raw_order_lines.
 `raw.stage_order_lines`). A failed suite raises `ValidationFailed`, whose message names every failed
 expectation with a sample of offending rows (file and row of the export), so the run stops before
 anything downstream is written. Results also go to `ops.validation_results` and to Data Docs HTML.
+
+Great Expectations sees well-formed customer ids as their keyed pseudonyms (`ml.pseudonyms`), so Data
+Docs, which print offending rows whole, name no customer; distinct ids stay distinct, so uniqueness
+is judged the same. `VALUEFLOW_SHOW_CUSTOMER_IDS=1` shows the ids themselves, for debugging.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml import catalog, settings
+from ml.pseudonyms import pseudonymise
 from ml.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -116,7 +121,7 @@ def validate_batches(batches: Iterable[pd.DataFrame], suite_name: str, as_of: dt
                 actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
                 result_format=result_format))
         result = checkpoints[locators].run(
-            batch_parameters={"dataframe": frame},
+            batch_parameters={"dataframe": without_customer_ids(frame)},
             expectation_parameters={"as_of": pd.Timestamp(as_of),
                                     "earliest": pd.Timestamp(settings.earliest_order_date())},
         )
@@ -197,6 +202,21 @@ def _sample_rows(details: dict, frame: pd.DataFrame, kwargs: dict) -> list[str]:
 # A well-formed customer id names a person: logs and ops.validation_results show where the row is,
 # not whose it is. A malformed one is the problem being reported, so it is shown as it is.
 WELL_FORMED_CUSTOMER_ID = re.compile(r"[0-9A-Za-z_-]+")
+
+
+def without_customer_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each well-formed customer id replaced by its pseudonym (a malformed one is the
+    problem being reported and stays as it is); unchanged when ids are to be shown."""
+    if "customer_id" not in frame.columns or settings.show_customer_ids():
+        return frame
+    codes, distinct = pd.factorize(frame["customer_id"])  # each id hashed once, however many lines
+    well_formed = [isinstance(v, str) and WELL_FORMED_CUSTOMER_ID.fullmatch(v) is not None for v in distinct]
+    pseudonyms = pseudonymise(distinct[well_formed]) if any(well_formed) else []
+    shown = pd.Series(distinct, dtype=object)
+    shown[well_formed] = pseudonyms
+    out = frame.copy(deep=False)
+    out["customer_id"] = pd.Series(shown.to_numpy()[codes], index=frame.index, dtype=object).where(codes >= 0, None)
+    return out
 
 
 def _shown(column: str, value) -> str:

@@ -26,7 +26,8 @@ SERVICES = {"postgres", "redis", "mlflow", "airflow-init", "airflow-apiserver", 
             "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
 LONG_RUNNING = SERVICES - {"airflow-init"}
 SECRETS = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
-           "AIRFLOW_ADMIN_PASSWORD", "MLFLOW_ADMIN_PASSWORD", "MLFLOW_SECRET_KEY", "FLOWER_PASSWORD"}
+           "AIRFLOW_ADMIN_PASSWORD", "MLFLOW_ADMIN_PASSWORD", "MLFLOW_SECRET_KEY", "FLOWER_PASSWORD",
+           "VALUEFLOW_ID_KEY"}
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 

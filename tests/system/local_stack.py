@@ -108,7 +108,7 @@ class LocalStack:
         self.secrets = {"AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),
                         **{key: secrets.token_urlsafe(24) for key in (
                             "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD",
-                            "MLFLOW_ADMIN_PASSWORD", "MLFLOW_SECRET_KEY", "FLOWER_PASSWORD")}}
+                            "MLFLOW_ADMIN_PASSWORD", "MLFLOW_SECRET_KEY", "FLOWER_PASSWORD", "VALUEFLOW_ID_KEY")}}
 
     @property
     def mlflow_auth(self) -> tuple[str, str]:

@@ -72,6 +72,9 @@ def test_an_export_pasted_in_twice_is_caught_though_the_loader_numbers_its_lines
     assert "17850" not in message and "14527" not in message  # where the rows are, not whose they are
     recorded = warehouse.query("SELECT * FROM ops.validation_results WHERE run_id = 'run-twice'")
     assert "17850" not in recorded.to_json()
+    docs = "".join(p.read_text() for p in (tmp_path / "var" / "data_docs").rglob("*.html"))
+    assert "536365" in docs, "Data Docs print the offending rows"
+    assert "17850" not in docs and "14527" not in docs, "with pseudonyms for their customers"
     # a shop's few exact repeats (well below 20% of its lines) are real and pass
     many = "".join(f"5{i:05d},P{i},THING,1,2010-12-01 10:00:00,1.00,{i},United Kingdom\n" for i in range(40))
     stage(warehouse, tmp_path, GOOD + many + many.splitlines(keepends=True)[0])
@@ -85,3 +88,15 @@ def test_an_order_dated_before_the_earliest_date_is_refused_with_its_row(warehou
     assert "on column invoice_ts" in str(failure.value) and "source_row=4" in str(failure.value)
     monkeypatch.setenv("VALUEFLOW_EARLIEST_ORDER_DATE", "1899-01-01")  # a shop with that long a history
     assert all(o.success for o in validation.validate_staged(warehouse, AS_OF, "run-1900-allowed"))
+
+
+def test_pseudonyms_keep_customers_apart_and_the_debug_flag_shows_them(state_home, monkeypatch):
+    import pandas as pd
+
+    frame = pd.DataFrame({"customer_id": ["17850", "14527", "17850", None, "bad id"]})
+    seen = validation.without_customer_ids(frame)["customer_id"]
+    assert seen[0] == seen[2] != seen[1] and "17850" not in seen[0]
+    assert seen[3] is None and seen[4] == "bad id", "a missing or malformed id is what gets reported"
+    assert frame["customer_id"][0] == "17850", "the staged frame itself is untouched"
+    monkeypatch.setenv("VALUEFLOW_SHOW_CUSTOMER_IDS", "1")
+    assert validation.without_customer_ids(frame) is frame

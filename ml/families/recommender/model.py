@@ -2,9 +2,11 @@
 "customer_id -> top-N product ids with scores", and the recipe to refit it on other data.
 
 It is the family's predictor (`predict(frame, k=...)`), logged through `ml.pyfunc` (see `pyfunc`).
+Saved, it holds no customer id: its rows are found by keyed pseudonym (`ml.pseudonyms`).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import pickle
 from collections.abc import Iterable
@@ -17,6 +19,7 @@ import pandas as pd
 from ml.families.recommender.candidates import FittedModel, fit_model, recommend_rows, top_n
 from ml.families.recommender.config import RecommenderConfig
 from ml.families.recommender.interactions import InteractionMatrix, among
+from ml.pseudonyms import PseudonymIndex
 from ml.sql import require_columns
 
 OUTPUT_COLUMNS = ["customer_id", "rank", "product_id", "score", "source"]
@@ -32,6 +35,8 @@ class Recommender:
     allowed: np.ndarray  # bool per item: still sold at the training cut-off
     config: RecommenderConfig
     as_of: dt.date
+    # Set once saved: the training rows' customers by pseudonym; `train.users` is then empty.
+    pseudonyms: PseudonymIndex | None = None
 
     @classmethod
     def fit(
@@ -49,6 +54,12 @@ class Recommender:
         """The same recipe (kind, hyper-parameters, settings) fitted on other history, so that
         two registered models can be compared on one holdout without either having seen it."""
         return Recommender.fit(self.model.kind, train, allowed, self.config, as_of, self.model.params)
+
+    def user_index(self, customer_ids) -> np.ndarray:
+        """Training row of each customer, -1 for customers the model never saw."""
+        if self.pseudonyms is not None:
+            return self.pseudonyms.rows_of(customer_ids)
+        return self.train.user_index(customer_ids)
 
     def _allowed(self, active_products: Iterable[str] | None) -> np.ndarray:
         if active_products is None:
@@ -68,14 +79,16 @@ class Recommender:
         """
         k = int(k or self.config.top_n)
         customers = pd.Series(list(customer_ids), dtype=object).astype(str).drop_duplicates()
-        rows = self.train.user_index(customers)
+        rows = self.user_index(customers)
         allowed = self._allowed(active_products)
         frames = []
         known = rows >= 0
+        known_customers, done = customers.to_numpy()[known], 0
         for batch, items, scores in recommend_rows(
             self.model, self.train, rows[known], self.config, allowed=allowed, k=k
-        ):
-            frames.append(self._rows_frame(self.train.users[batch], items, scores, SOURCE_MODEL))
+        ):  # batches follow the rows in order
+            frames.append(self._rows_frame(known_customers[done : done + len(batch)], items, scores, SOURCE_MODEL))
+            done += len(batch)
         unknown = customers.to_numpy()[~known]
         if len(unknown):
             popular = fit_model("recent_popularity", self.train, self.config).item_scores
@@ -113,9 +126,15 @@ class Recommender:
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
+        """Pickle the recommender with its customers' ids replaced by keyed pseudonyms."""
         path = Path(path)
+        stored = self
+        if self.pseudonyms is None:
+            stored = dataclasses.replace(
+                self, train=dataclasses.replace(self.train, users=np.empty(0, dtype=object)),
+                pseudonyms=PseudonymIndex.build(self.train.users))
         with path.open("wb") as handle:
-            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(stored, handle, protocol=pickle.HIGHEST_PROTOCOL)
         return path
 
     @staticmethod

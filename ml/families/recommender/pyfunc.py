@@ -19,7 +19,7 @@ LOADER = "ml.families.recommender.pyfunc:load_recommender"
 
 def log_recommender(recommender: Recommender) -> str:
     """Log the recommender as the active run's model, with a signature and an input example of two
-    known customers; return the logged model's URI."""
+    known customers (stored as placeholders); return the logged model's URI."""
     from ml.pyfunc import log_pyfunc
 
     example = pd.DataFrame({"customer_id": [str(c) for c in recommender.train.users[:2]] or ["unknown"]})

@@ -96,7 +96,7 @@ def recommendation_chunks(
         return
     for start in range(0, len(customers), chunk):
         batch = pd.Series(customers[start : start + chunk], dtype=object).astype(str)
-        known = recommender.train.user_index(batch) >= 0
+        known = recommender.user_index(batch) >= 0
         parts = [empty, recommender.recommend(batch[known], k=k, active_products=active_products)]
         if (~known).any():
             unseen = pd.DataFrame({"customer_id": batch[~known].to_numpy()})
