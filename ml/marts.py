@@ -24,12 +24,7 @@ def with_lineage(frame: pd.DataFrame, as_of: dt.date, model: ModelRef, scored_at
 def _add_lineage_columns(wh: Warehouse, table: str) -> None:
     """Marts written before a lineage column existed get it (NULL for their old rows), so a newer
     release can write into an older warehouse without dropping its history."""
-    if not wh.table_exists(table):
-        return
-    existing = set(wh.columns(table))
-    for column in ("model_kind",):
-        if column not in existing:
-            wh.execute(f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR")
+    wh.add_missing_columns(table, {"model_kind": "VARCHAR"})
 
 
 def write_mart(wh: Warehouse, table: str, frames: pd.DataFrame | Iterable[pd.DataFrame], as_of: dt.date,

@@ -64,8 +64,7 @@ def rebuild_partitions(wh: Warehouse, table: str, columns: Mapping[str, str],
     with wh.transaction(), wh.unordered_inserts() if unordered else contextlib.nullcontext():
         wh.execute(f"CREATE TABLE IF NOT EXISTS {table} ({ddl})")
         # a column added in a later release: derived rows, so adding it (NULL in old rows) is safe
-        for name in [c for c in columns if c not in set(wh.columns(table))]:
-            wh.execute(f"ALTER TABLE {table} ADD COLUMN {name} {columns[name]}")
+        wh.add_missing_columns(table, columns)
         for partition, sqls in selects.items():
             wh.execute(f"DELETE FROM {table} WHERE {key} = {sql_literal(partition)}")
             for sql in [sqls] if isinstance(sqls, str) else sqls:

@@ -92,6 +92,20 @@ def test_a_streamed_write_holds_one_chunk_not_the_whole_input(warehouse):
     assert held < 5 * chunk_bytes, f"{held / chunk_bytes:.0f} chunks of Arrow memory held until COMMIT"
 
 
+def test_a_table_of_an_older_release_gains_new_columns_and_keeps_its_rows(wh):
+    from ml.sql import rebuild_partitions
+
+    wh.replace_partition("marts.t", scores(2, D1), {"as_of_date": D1})
+    assert wh.add_missing_columns("marts.t", {"score": "DOUBLE PRECISION", "model_kind": "VARCHAR"}) == ["model_kind"]
+    assert wh.add_missing_columns("marts.t", {"model_kind": "VARCHAR"}) == []
+    assert wh.add_missing_columns("marts.absent", {"x": "VARCHAR"}) == [], "a table not made yet is left alone"
+    columns = {"customer_id": "VARCHAR", "as_of_date": "DATE", "score": "DOUBLE PRECISION", "segment": "VARCHAR"}
+    rebuild_partitions(wh, "marts.t", columns, {D2: f"SELECT 'c9', DATE '{D2}', 2.0, 'new'"}, key="as_of_date")
+    got = wh.query("SELECT customer_id, segment, model_kind FROM marts.t ORDER BY customer_id")
+    assert got["customer_id"].tolist() == ["c0", "c1", "c9"]
+    assert got["segment"].isna().tolist() == [True, True, False] and got["model_kind"].isna().all()
+
+
 def test_query_batches_streams_while_writing(wh):
     wh.replace_table("features.src", scores(10, D1))
     written = wh.replace_partition("marts.t", (b.assign(score=b["score"] * 3) for b in

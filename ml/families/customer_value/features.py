@@ -194,11 +194,6 @@ def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
     config = load()
     selected = ", ".join(c if c != "as_of_date" else f"{sql_literal(as_of)} AS as_of_date" for c in FEATURE_TABLE_COLUMNS)
     step = step_for_history(history_days(wh, as_of), config.horizon_days)
-    if wh.table_exists(FEATURES):  # a table from before the line features gets them (NULL in old rows)
-        existing = set(wh.columns(FEATURES))
-        for column, kind in FEATURE_TABLE_COLUMNS.items():
-            if column not in existing:
-                wh.execute(f"ALTER TABLE {FEATURES} ADD COLUMN {column} {kind}")
     selects = [f"SELECT {selected} FROM ("
                f"{customer_features_sql(c, horizon_days=config.horizon_days, season_bounds=config.season_index_bounds)}) f"
                for c in cutoffs(as_of, config, step)]
