@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable
 
 import pandas as pd
 
 from ml.families.base import ModelRef
-from ml.warehouse import Warehouse
+from ml.warehouse import Warehouse, WarehouseError, sql_type, to_arrow
 
 
 def with_lineage(frame: pd.DataFrame, as_of: dt.date, model: ModelRef, scored_at: pd.Timestamp) -> pd.DataFrame:
@@ -21,10 +22,11 @@ def with_lineage(frame: pd.DataFrame, as_of: dt.date, model: ModelRef, scored_at
     return frame
 
 
-def _add_lineage_columns(wh: Warehouse, table: str) -> None:
-    """Marts written before a lineage column existed get it (NULL for their old rows), so a newer
-    release can write into an older warehouse without dropping its history."""
-    wh.add_missing_columns(table, {"model_kind": "VARCHAR"})
+def _add_new_columns(wh: Warehouse, table: str, first: pd.DataFrame) -> None:
+    """Marts written by an older release get the columns this one writes (NULL for their old rows),
+    so a newer release can write into an older warehouse without dropping its history."""
+    schema = to_arrow(first).schema
+    wh.add_missing_columns(table, {field.name: sql_type(field.type) for field in schema})
 
 
 def write_mart(wh: Warehouse, table: str, frames: pd.DataFrame | Iterable[pd.DataFrame], as_of: dt.date,
@@ -32,8 +34,12 @@ def write_mart(wh: Warehouse, table: str, frames: pd.DataFrame | Iterable[pd.Dat
     """Replace the as-of partition of a mart atomically (idempotent per as-of date)."""
     if not table.startswith("marts."):
         raise ValueError(f"{table} is not a mart table")
-    _add_lineage_columns(wh, table)
     scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
-    chunks = [frames] if isinstance(frames, pd.DataFrame) else frames
-    return wh.replace_partition(table, (with_lineage(c, as_of, model, scored_at) for c in chunks),
-                                {"as_of_date": pd.Timestamp(as_of).date()})
+    chunks = iter([frames] if isinstance(frames, pd.DataFrame) else frames)
+    first = next(chunks, None)
+    if first is None:
+        raise WarehouseError(f"no data frames were given to write into {table}")
+    first = with_lineage(first, as_of, model, scored_at)
+    _add_new_columns(wh, table, first)
+    rows = itertools.chain([first], (with_lineage(c, as_of, model, scored_at) for c in chunks))
+    return wh.replace_partition(table, rows, {"as_of_date": pd.Timestamp(as_of).date()})

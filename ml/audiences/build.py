@@ -27,7 +27,9 @@ AUDIENCES_MART = catalog.MARKETING_AUDIENCES
 SOURCE_MARTS = {
     "value": (catalog.USER_VALUE, {"value_tier": "value_tier", "p_alive": "p_alive",
                                    "predicted_clv_365d": "predicted_clv_365d",
-                                   "expected_orders_90d": "expected_orders_90d", "historical_value": "historical_value"}),
+                                   "expected_orders_90d": "expected_orders_90d", "historical_value": "historical_value",
+                                   "predicted_clv_365d_low": "predicted_clv_365d_low", "p_order_30d": "p_order_30d",
+                                   "p_order_90d": "p_order_90d"}),
     "segments": (catalog.USER_SEGMENTS, {"segment_name": "segment"}),
     "propensity": (catalog.USER_PROPENSITY, {"p_purchase_30d": "propensity", "churn_risk": "churn_risk"}),
     "recommendations": (catalog.USER_RECOMMENDATIONS, {"product_id": "product_id", "rank": "rank"}),

@@ -4,7 +4,8 @@
 with a message naming the audience); `build_audiences` applies it to whichever marts exist. The
 marts arrive as frames keyed by source name, with the columns listed in `SOURCES`:
 
-    value            customer_id, value_tier, p_alive, predicted_clv_365d, expected_orders_90d, historical_value
+    value            customer_id, value_tier, p_alive, predicted_clv_365d, expected_orders_90d, historical_value,
+                     predicted_clv_365d_low, p_order_30d, p_order_90d
     segments         customer_id, segment (a name also matches its "name (... spend)" variants)
     propensity       customer_id, propensity, churn_risk
     recommendations  customer_id, product_id, rank (1 = best)
@@ -26,7 +27,8 @@ from ml import settings
 log = logging.getLogger(__name__)
 
 SOURCES = {
-    "value": ("value_tier", "p_alive", "predicted_clv_365d", "expected_orders_90d", "historical_value"),
+    "value": ("value_tier", "p_alive", "predicted_clv_365d", "expected_orders_90d", "historical_value",
+              "predicted_clv_365d_low", "p_order_30d", "p_order_90d"),
     "segments": ("segment",),
     "propensity": ("propensity", "churn_risk"),
     "recommendations": ("product_id", "rank"),
@@ -39,6 +41,10 @@ FIELDS = {
     "predicted_clv_365d": ("value", "predicted_clv_365d", "range"),
     "expected_orders_90d": ("value", "expected_orders_90d", "range"),
     "historical_value": ("value", "historical_value", "range"),
+    # the value's lower bound: "worth it even on a cautious reading"
+    "predicted_clv_365d_low": ("value", "predicted_clv_365d_low", "range"),
+    "p_order_30d": ("value", "p_order_30d", "range"),
+    "p_order_90d": ("value", "p_order_90d", "range"),
     "propensity": ("propensity", "propensity", "range"),
     "churn_risk": ("propensity", "churn_risk", "range"),
     "has_recommendations": ("recommendations", "product_id", "flag"),

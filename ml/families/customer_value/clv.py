@@ -6,12 +6,13 @@ summary and `predict_customer_value` turns any later summary into per-customer p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from ml.families.customer_value import bgnbd, gamma_gamma
+from ml.families.customer_value.uncertainty import ParameterUncertainty, parameter_uncertainty
 from ml.sql import require_columns
 
 SUMMARY_INPUT = ("frequency", "recency", "T", "monetary_value")
@@ -24,6 +25,8 @@ class CLVModel:
     purchases: bgnbd.BGNBDParams
     spend: gamma_gamma.GammaGammaParams
     time_unit_days: float = 1.0
+    # covariance of the fit (for value intervals); None: intervals from the purchase process only
+    uncertainty: ParameterUncertainty | None = None
 
     def to_dict(self) -> dict[str, float]:
         out = {f"bgnbd_{k}": v for k, v in self.purchases.to_dict().items()}
@@ -39,14 +42,19 @@ class CLVModel:
         )
 
 
-def fit_clv_model(summary: pd.DataFrame, *, time_unit_days: float = 1.0, penalizer: float = 0.0) -> CLVModel:
-    """Fit both models on a calibration summary (see `summary.summarize_customers`)."""
+def fit_clv_model(summary: pd.DataFrame, *, time_unit_days: float = 1.0, penalizer: float = 0.0,
+                  with_uncertainty: bool = False) -> CLVModel:
+    """Fit both models on a calibration summary (see `summary.summarize_customers`); with
+    `with_uncertainty`, also the fit's covariance (what value intervals draw parameters from)."""
     require_columns(summary, SUMMARY_INPUT, "customer summary")
     if summary.empty:
         raise ValueError("cannot fit a CLV model on an empty customer summary")
     purchases = bgnbd.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"], penalizer=penalizer)
     spend = gamma_gamma.fit_gamma_gamma(summary["frequency"], summary["monetary_value"], penalizer=penalizer)
-    return CLVModel(purchases, spend, time_unit_days)
+    model = CLVModel(purchases, spend, time_unit_days)
+    if with_uncertainty:
+        model = replace(model, uncertainty=parameter_uncertainty(model, summary))
+    return model
 
 
 def discounted_value(

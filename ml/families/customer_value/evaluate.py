@@ -179,7 +179,7 @@ def best_baseline(start: pd.DataFrame, actuals: pd.DataFrame, days: int, config,
     for name, candidate in BASELINES.items():
         if candidate == "bgnbd_gg" and clv is None:
             continue
-        predictor = ValuePredictor(candidate, clv, horizon_days=days, clv_days=config.clv_days)
+        predictor = ValuePredictor(candidate, clv, horizon_days=days, clv_days=config.clv_days, interval_draws=0)
         scores[name] = score_predictions(predictor.predict(start), actuals)
     pick = min if direction == "minimize" else max
     spend = pick(scores, key=lambda n: scores[n][metric])
@@ -187,7 +187,8 @@ def best_baseline(start: pd.DataFrame, actuals: pd.DataFrame, days: int, config,
     best = {"spend": spend, "orders": min(ordered, key=lambda n: scores[n][config.orders_selection_metric]),
             "clv": max(ordered, key=lambda n: scores[n]["spearman_clv"])}
     name = baseline_name(best)
-    mix = ValuePredictor(name, clv, horizon_days=days, clv_days=config.clv_days, **baseline_outputs(name))
+    mix = ValuePredictor(name, clv, horizon_days=days, clv_days=config.clv_days, interval_draws=0,
+                         **baseline_outputs(name))
     return name, score_predictions(mix.predict(start), actuals)
 
 

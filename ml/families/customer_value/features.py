@@ -158,6 +158,25 @@ FROM net n LEFT JOIN summary s ON s.customer_id = n.customer_id
 """
 
 
+def first_purchase_sql(start: dt.date, end: dt.date, source: str = catalog.RAW_ORDER_LINES) -> str:
+    """Each customer's first purchase day in [start, end) (a customer-day of positive net value, the
+    unit of `customer_features_sql`), as days after `start`."""
+    start_ts, end_ts = (sql_literal(dt.datetime.combine(d, dt.time())) for d in (start, end))
+    return f"""
+SELECT customer_id, CAST(MIN(day) - {sql_literal(start)} AS DOUBLE PRECISION) AS days_to_first_order FROM (
+  SELECT customer_id, CAST(invoice_ts AS DATE) AS day FROM {source}
+  WHERE customer_id IS NOT NULL AND invoice_ts >= {start_ts} AND invoice_ts < {end_ts} AND {merchandise_predicate()}
+  GROUP BY customer_id, CAST(invoice_ts AS DATE) HAVING SUM({money('unit_price', 'quantity')}) > 0
+) days GROUP BY customer_id
+"""
+
+
+def first_purchases(wh: Warehouse, start: dt.date, end: dt.date) -> pd.Series:
+    """Days from `start` to each customer's first purchase in [start, end), by customer_id."""
+    frame = wh.query(first_purchase_sql(start, end))
+    return frame.assign(customer_id=frame["customer_id"].astype(str)).set_index("customer_id")["days_to_first_order"]
+
+
 def build_cutoffs(as_of: dt.date, horizon_days: int, n_training_windows: int) -> list[dt.date]:
     """Cutoffs oldest first: as_of - (n + 1) * horizon, ..., as_of - horizon, as_of."""
     if horizon_days <= 0 or n_training_windows < 1:

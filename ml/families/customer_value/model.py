@@ -32,9 +32,14 @@ import pandas as pd
 from ml.families.customer_value.clv import CLVModel, predict_customer_value
 from ml.families.customer_value.gbm import GBMValueModel, predict_gbm_value
 from ml.families.customer_value.summary import SEASON_COLUMNS, WINDOWS_DAYS
+from ml.families.customer_value.timing import ORDER_WITHIN_DAYS, predict_timing
+from ml.families.customer_value.uncertainty import scaled_interval, spend_interval
 from ml.sql import require_columns
 
-OUTPUT_COLUMNS = ["expected_orders", "expected_spend", "p_alive", "predicted_clv"]
+# When the next order comes (BG/NBD, `timing.py`) and the value's 80% interval (`uncertainty.py`).
+TIMING_COLUMNS = ("days_to_next_order", *(f"p_order_{d}d" for d in ORDER_WITHIN_DAYS))
+INTERVAL_COLUMNS = ("predicted_clv_low", "predicted_clv_high")
+OUTPUT_COLUMNS = ["expected_orders", "expected_spend", "p_alive", "predicted_clv", *TIMING_COLUMNS, *INTERVAL_COLUMNS]
 LEARNED = ("bgnbd", "gbm", "blend")
 # baseline name (as the quality report and ops.model_promotions call it) -> candidate
 BASELINES = {"historical_spend_rate": "rate", "last_90d_repeat": "last_window", "bgnbd_gg": "bgnbd_gg"}
@@ -110,6 +115,8 @@ class ValuePredictor:
     orders_from: str = ""
     spend_from: str = ""
     clv_from: str = ""
+    interval_draws: int = 200  # simulated futures per customer behind predicted_clv_low/_high; 0: none
+    seed: int = 0
 
     def __post_init__(self) -> None:
         for attr in ("orders_from", "spend_from", "clv_from"):
@@ -175,6 +182,15 @@ class ValuePredictor:
         return pd.DataFrame({"expected_orders": orders, "expected_spend": spend,
                              "predicted_clv": spend * self.clv_days / h}, index=features.index)
 
+    def interval(self, point: np.ndarray, features: pd.DataFrame, horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
+        """The 80% interval of spend over `horizon_days` around `point` (NaN without a BG/NBD, or
+        with `interval_draws` = 0, which judging candidates on a holdout uses: it needs no interval)."""
+        if self.clv is None or self.interval_draws <= 0:
+            return np.full(len(features), np.nan), np.full(len(features), np.nan)
+        simulated = spend_interval(self.clv, to_summary(features), horizon_days, draws=self.interval_draws,
+                                   uncertainty=self.clv.uncertainty, seed=self.seed)
+        return scaled_interval(point, simulated)
+
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         require_columns(features, ("n_transactions",), "customer features")
         parts = {name: self.candidate(name, features) for name in self.candidates}
@@ -185,6 +201,15 @@ class ValuePredictor:
                         else np.ones(len(features))),
             "predicted_clv": parts[self.clv_from]["predicted_clv"].to_numpy(),
         }, index=features.index)
+        if self.clv is not None:
+            timing = predict_timing(self.clv.purchases, to_summary(features), time_unit_days=self.clv.time_unit_days)
+            out[list(TIMING_COLUMNS)] = timing[list(TIMING_COLUMNS)].to_numpy()
+        else:
+            out[list(TIMING_COLUMNS)] = np.nan
+        low, high = self.interval(out["predicted_clv"].to_numpy(), features, self.clv_days)
+        out["predicted_clv_low"], out["predicted_clv_high"] = low, high
         # Customers whose history is only returns or cancellations have no purchase to model.
-        out.loc[features["n_transactions"].to_numpy() <= 0, :] = 0.0
+        nothing = features["n_transactions"].to_numpy() <= 0
+        out.loc[nothing, :] = 0.0
+        out.loc[nothing, "days_to_next_order"] = np.nan
         return out[OUTPUT_COLUMNS].astype(float)

@@ -15,6 +15,7 @@ Baselines, from the order lines before D only (see `baselines.py`): `historical_
 spend / orders per day of tenure, times the window), `bgnbd_gg` (BG/NBD + Gamma-Gamma fitted on the
 same history), `last_{h}d_repeat` (orders of the h days before D again, orders only) and, for the
 CLV ranking, `historical_spend` (net spend before D itself). Lower is better for RMSE and MAE.
+The next-order fields and the value interval are judged in `timing_outcomes.py`.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from ml.families.customer_value.baselines import bgnbd_forecast, history_by_cust
 from ml.families.customer_value.config import NAME, load
 from ml.families.customer_value.evaluate import score_predictions
 from ml.families.customer_value.features import ensure_features, read_features
+from ml.families.customer_value.timing_outcomes import timing_outcomes
 from ml.outcomes import Outcome, data_end, mart_partition, realized_customers, window_covered, window_end
 from ml.warehouse import Warehouse
 
@@ -143,4 +145,4 @@ def outcomes(wh: Warehouse, truth: Warehouse, as_of: dt.date) -> list[Outcome]:
         model_clv, clv_baselines = clv_ranking(truth, as_of, mart, history, fitted, days, h)
     out.append(Outcome(NAME, names["clv"], model_clv, clv_baselines, n if days else 0, True, clv_note,
                        {"window_days": days}))
-    return out
+    return out + timing_outcomes(wh, truth, as_of, mart)

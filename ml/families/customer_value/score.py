@@ -5,6 +5,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ml import catalog, marts
 from ml.families.base import ModelRef
@@ -13,6 +14,18 @@ from ml.families.customer_value.config import load
 from ml.families.customer_value.features import ensure_features, select_features_sql
 from ml.families.customer_value.tiers import apply_value_tiers, load_tiers, value_tier_thresholds
 from ml.warehouse import Warehouse
+
+
+def optional(scored: pd.DataFrame, column: str) -> np.ndarray:
+    """A column a champion of an older release does not give: NULL for it rather than a failed run."""
+    return scored[column].to_numpy(dtype=float) if column in scored.columns else np.full(len(scored), np.nan)
+
+
+def next_order_dates(as_of: dt.date, scored: pd.DataFrame) -> pd.Series:
+    """D + days_to_next_order, rounded to the day; NULL where no date is expected (typed DATE even
+    when every row is NULL)."""
+    days = pd.to_timedelta(np.round(optional(scored, "days_to_next_order")), unit="D")
+    return pd.Series(pd.Timestamp(as_of) + days).astype(pd.ArrowDtype(pa.date32()))
 
 
 def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
@@ -45,6 +58,10 @@ def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
                 "predicted_clv_365d": scored["predicted_clv"].to_numpy(),
                 "value_tier": apply_value_tiers(scored["predicted_clv"].to_numpy(), tiers, thresholds),
                 "historical_value": batch["historical_value"].astype(float).to_numpy(),
+                "expected_next_order_date": next_order_dates(as_of, scored),
+                **{c: optional(scored, c) for c in ("p_order_30d", "p_order_60d", "p_order_90d")},
+                "predicted_clv_365d_low": optional(scored, "predicted_clv_low"),
+                "predicted_clv_365d_high": optional(scored, "predicted_clv_high"),
             })
 
     return marts.write_mart(wh, catalog.USER_VALUE, chunks(), as_of, champion)

@@ -26,7 +26,7 @@ from ml.warehouse import Warehouse
 def baseline_predictor(name: str, features, config, horizon_days: int) -> ValuePredictor:
     """The named baseline (one of `model.BASELINES`, or a spend=,orders=,clv= mix of them)."""
     outputs = baseline_outputs(name)
-    clv = fit_clv(features, config.penalizer)
+    clv = fit_clv(features, config.penalizer, with_uncertainty=True)
     if clv is None and "bgnbd_gg" in outputs.values():
         raise ValueError(f"{name} cannot serve: the history before D fits no BG/NBD + Gamma-Gamma")
     return ValuePredictor(name, clv, horizon_days=horizon_days, clv_days=config.clv_days,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,12 +29,14 @@ from ml.families.customer_value.evaluate import plot_deciles, score_candidates
 from ml.families.customer_value.features import (
     FEATURE_COLUMNS,
     LINE_COLUMNS,
+    first_purchases,
     purchasers,
     read_all_cutoffs,
     table_cutoffs,
     targets_between,
 )
 from ml.families.customer_value.gbm import choose_params, fit_gbm_value_model, grid
+from ml.families.customer_value.holdout_checks import interval_metrics, next_order_metrics
 from ml.families.customer_value.model import (
     CANDIDATES,
     LEARNED,
@@ -43,6 +46,7 @@ from ml.families.customer_value.model import (
     stack_features,
     to_summary,
 )
+from ml.families.customer_value.timing import predict_timing
 from ml.sql import MissingColumns
 from ml.warehouse import Warehouse
 
@@ -50,14 +54,14 @@ log = logging.getLogger(__name__)
 GBM_INPUTS = (*FEATURE_COLUMNS, *LINE_COLUMNS, *STACK_COLUMNS)
 
 
-def fit_clv(frame: pd.DataFrame, penalizer: float) -> CLVModel | None:
+def fit_clv(frame: pd.DataFrame, penalizer: float, *, with_uncertainty: bool = False) -> CLVModel | None:
     """BG/NBD + Gamma-Gamma on the purchasers of one cutoff; None where the history cannot fit one
     (no repeat purchase, too few repeat buyers, no convergence)."""
     rows = purchasers(frame)
     if rows.empty:
         return None
     try:
-        return fit_clv_model(to_summary(rows), penalizer=penalizer)
+        return fit_clv_model(to_summary(rows), penalizer=penalizer, with_uncertainty=with_uncertainty)
     except (ValueError, RuntimeError) as error:
         log.warning("BG/NBD + Gamma-Gamma not fitted (%s)", error)
         return None
@@ -101,7 +105,7 @@ def fit_candidates(features: list[pd.DataFrame], config: CustomerValueConfig, st
     latest = purchasers(features[-1])
     if latest.empty:
         raise ValueError("no customers with history at the fitting cutoff")
-    clv = fit_clv(latest, config.penalizer)
+    clv = fit_clv(latest, config.penalizer, with_uncertainty=True)
     try:
         pairs = training_pairs(features, step_days=step_days, penalizer=config.penalizer)
     except MissingColumns:
@@ -150,6 +154,18 @@ def kind_of(chosen: dict[str, str]) -> str:
     return ",".join(f"{k.removesuffix('_from')}={v}" for k, v in chosen.items())
 
 
+def holdout_checks(wh: Warehouse, validating: ValuePredictor, start: pd.DataFrame, end: pd.DataFrame,
+                   holdout_start: dt.date, as_of: dt.date) -> dict[str, float]:
+    """Next-order dates and value intervals of the models fitted at the holdout start, judged on it."""
+    if validating.clv is None or start.empty:
+        return {}
+    days = (as_of - holdout_start).days
+    timing = predict_timing(validating.clv.purchases, to_summary(start), time_unit_days=validating.clv.time_unit_days)
+    first = first_purchases(wh, holdout_start, as_of)
+    spend = targets_between(start, end)["spend"]
+    return next_order_metrics(timing, start, first, days) | interval_metrics(validating, start, spend, days)
+
+
 def _log_holdout_artifacts(metrics: dict, deciles: dict, chosen: str) -> None:
     import mlflow
 
@@ -181,6 +197,7 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     # Validated over `step` days; it serves the configured horizon (the same model, a longer window).
     predictor = replace(validating, kind=kind, horizon_days=config.horizon_days, **chosen)
     fit_rows = purchasers(frames[-2])
+    checks = holdout_checks(wh, replace(validating, **chosen), fit_rows, frames[-1], holdout_start, as_of)
     short = step < config.horizon_days
     with tracking.start_run(NAME, as_of, run_name=f"{kind}-{as_of}", tags={registry.KIND_TAG: kind}) as run:
         mlflow.log_params({
@@ -198,6 +215,7 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
         mlflow.log_metrics({k: v for k, v in metrics[chosen["orders_from"]].items() if k.endswith("_orders")}
                            | {k: v for k, v in metrics[chosen["spend_from"]].items() if k.endswith("_spend")}
                            | {"spearman_clv": metrics[chosen["clv_from"]]["spearman_clv"]})
+        mlflow.log_metrics({k: v for k, v in checks.items() if math.isfinite(v)})
         for target, error in fitted.gbm_validation.get("errors", {}).items():
             mlflow.log_metric(f"gbm_validation_{target}_error", error)
         mlflow.log_input(mlflow.data.from_pandas(fit_rows.reset_index(), name=f"customer_value@{holdout_start}"),

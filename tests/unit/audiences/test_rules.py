@@ -178,3 +178,14 @@ def test_load_audiences_names_the_file(tmp_path):
     path.write_text("audiences:\n  - name: x\n    priority: 1\n    action: a\n    reason: r\n    when: {value_tier: [tin]}\n")
     with pytest.raises(AudienceConfigError, match="audiences.yaml.*tin"):
         load_audiences(path, tier_names=TIER_NAMES)
+
+
+def test_a_rule_on_the_values_lower_bound_picks_the_customers_worth_it_on_a_cautious_reading(frames):
+    # a and d have the same high point value; only a's interval stays high at its lower end
+    frames["value"] = frames["value"].assign(predicted_clv_365d_low=[600.0, 100.0, 0.0, 50.0, 20.0],
+                                             p_order_30d=[0.7, 0.1, 0.0, 0.6, 0.3])
+    config = {"seed": 1, "default_control_share": 0.0, "audiences": [
+        {"name": "sure_value", "priority": 1, "action": "reward", "reason": "valuable even at the low end",
+         "when": {"predicted_clv_365d_low": {"min": 500.0}, "p_order_30d": {"min": 0.5}}}]}
+    out = build_audiences(parse_audiences(config, TIER_NAMES), frames)
+    assert out["customer_id"].tolist() == ["a"]

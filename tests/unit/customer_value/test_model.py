@@ -30,7 +30,12 @@ def test_both_kinds_predict_the_same_columns(fitted):
     boosted = ValuePredictor("gbm", clv, gbm).predict(features)
     for out in (bgnbd, boosted):
         assert list(out.columns) == OUTPUT_COLUMNS and list(out.index) == list(features.index)
-        assert np.isfinite(out.to_numpy()).all() and (out >= 0).all().all()
+        # no next-order date is the answer for a customer more likely gone than not: NaN there only
+        dated = out["days_to_next_order"].notna()
+        assert dated.to_numpy().tolist() == (out["p_alive"] > 0.5).to_numpy().tolist()
+        values = out.drop(columns="days_to_next_order")
+        assert np.isfinite(values.to_numpy()).all() and (values >= 0).all().all()
+        assert (out["predicted_clv_low"] <= out["predicted_clv"] + 1e-9).all()
     pd.testing.assert_series_equal(bgnbd["p_alive"], boosted["p_alive"])
     # The LightGBM value keeps the (unseasoned) BG/NBD's 365-day-to-horizon ratio per customer.
     steady = ValuePredictor("bgnbd", clv, seasonal=False).predict(features)
@@ -77,7 +82,9 @@ def test_customers_with_only_returns_score_zero(fitted):
     frame = pd.concat([features.head(3), orphan])
     for predictor in (ValuePredictor("bgnbd", clv), ValuePredictor("gbm", clv, gbm)):
         out = predictor.predict(frame)
-        assert (out.loc["returns_only"] == 0).all() and (out.iloc[:3]["p_alive"] > 0).all()
+        orphan_row = out.loc["returns_only"]
+        assert (orphan_row.drop("days_to_next_order") == 0).all() and np.isnan(orphan_row["days_to_next_order"])
+        assert (out.iloc[:3]["p_alive"] > 0).all()
 
 
 def test_seasonal_indices_scale_only_the_bgnbd_horizon(fitted):

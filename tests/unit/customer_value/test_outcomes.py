@@ -15,6 +15,7 @@ import pytest
 from ml import catalog, marts
 from ml.families.base import ModelRef
 from ml.families.customer_value import outcomes as value_outcomes
+from ml.families.customer_value import timing_outcomes
 from ml.families.customer_value.baselines import bgnbd_forecast
 from ml.warehouse import connect
 from tests.helpers import load, order_lines
@@ -71,9 +72,9 @@ def by_metric(results):
 
 def test_errors_and_ranking_equal_their_hand_computed_values(wh, truth):
     results = by_metric(value_outcomes.outcomes(wh, truth, AS_OF))
-    assert list(results) == ["orders_rmse_90d", "spend_mae_90d", "clv_spearman"]
-    orders, spend, clv = results.values()
-    assert {o.n for o in results.values()} == {3} and not orders.higher_is_better and clv.higher_is_better
+    assert list(results)[:3] == ["orders_rmse_90d", "spend_mae_90d", "clv_spearman"]
+    orders, spend, clv = list(results.values())[:3]
+    assert {o.n for o in (orders, spend, clv)} == {3} and not orders.higher_is_better and clv.higher_is_better
     # actual orders 2, 1, 0 (a's two invoices count twice, c's order on D + 90 not at all)
     assert orders.model == pytest.approx(math.sqrt((0.25 + 0 + 0.25) / 3))
     assert orders.baselines["last_90d_repeat"] == pytest.approx(math.sqrt(2 / 3))
@@ -94,7 +95,7 @@ def test_errors_and_ranking_equal_their_hand_computed_values(wh, truth):
 
 
 def test_bgnbd_gg_is_the_fit_on_the_history_before_d(wh, truth):
-    orders, spend, clv = value_outcomes.outcomes(wh, truth, AS_OF)
+    orders, spend, clv = value_outcomes.outcomes(wh, truth, AS_OF)[:3]
     fitted = bgnbd_forecast(order_lines(HISTORY), AS_OF, [90, 181]).reindex(["a", "b", "c"])
     assert orders.baselines["bgnbd_gg"] == pytest.approx(
         math.sqrt(np.mean((fitted["expected_orders_90d"].to_numpy() - [2, 1, 0]) ** 2)))
@@ -105,16 +106,16 @@ def test_bgnbd_gg_is_the_fit_on_the_history_before_d(wh, truth):
 
 
 def test_orders_on_or_after_d_never_feed_a_baseline(wh, truth):
-    before = value_outcomes.outcomes(wh, truth, AS_OF)
+    before = value_outcomes.outcomes(wh, truth, AS_OF)[:3]
     load(wh, order_lines(HISTORY + WINDOW + LATER))  # the workspace now (wrongly) holds the later orders
-    after = value_outcomes.outcomes(wh, truth, AS_OF)
+    after = value_outcomes.outcomes(wh, truth, AS_OF)[:3]
     for old, new in zip(before, after, strict=True):
         assert new.model == pytest.approx(old.model) and new.baselines == pytest.approx(old.baselines)
 
 
 def test_a_full_year_of_export_judges_the_clv_over_365_days(wh, tmp_path):
     with truth_of(tmp_path, HISTORY + WINDOW + LATER + [("15", "P1", 1, 1.0, "2025-01-05 10:00", "c")]) as truth:
-        clv = value_outcomes.outcomes(wh, truth, AS_OF)[-1]
+        clv = value_outcomes.outcomes(wh, truth, AS_OF)[2]
     assert clv.details["window_days"] == 365 and clv.note == "net spend in [2024-01-01, 2024-12-31)"
     # a 120, b 10, c 30 (its order on 2025-01-05 is outside the year): the same ranks as before
     assert clv.model == pytest.approx(0.5)
@@ -122,7 +123,7 @@ def test_a_full_year_of_export_judges_the_clv_over_365_days(wh, tmp_path):
 
 def test_a_window_the_export_does_not_cover_is_not_measured(wh, tmp_path):
     with truth_of(tmp_path, HISTORY + WINDOW[:3]) as short:  # last order 2024-02-01, before D + 90
-        results = value_outcomes.outcomes(wh, short, AS_OF)
+        results = value_outcomes.outcomes(wh, short, AS_OF)[:3]
     assert [o.metric for o in results] == ["orders_rmse_90d", "spend_mae_90d", "clv_spearman"]
     for outcome in results:
         assert math.isnan(outcome.model) and outcome.n == 0 and outcome.baselines
@@ -152,3 +153,29 @@ def test_the_champion_named_on_the_mart_predicts_the_spend(warehouse, truth):
     expected = predictor.predict(features)["expected_spend"].reindex(["a", "b", "c"]).to_numpy()
     assert spend.model == pytest.approx(np.mean(np.abs(expected - [20, 0, 0])))
     assert spend.details["max_abs_orders_vs_mart"] == pytest.approx(0.0, abs=1e-9)
+    # the same real version's 80% interval over the 90 days, judged on what happened
+    interval = by_metric(value_outcomes.outcomes(warehouse, truth, AS_OF))["spend_interval_coverage_80_90d"]
+    low, high = predictor.interval(predictor.candidate("bgnbd", features)["expected_spend"].to_numpy(), features, 90)
+    covered = [lo - 1e-9 <= s <= hi + 1e-9 for lo, hi, s in zip(low, high, [20.0, 0.0, 0.0])]
+    assert interval.model == pytest.approx(np.mean(covered)) and interval.n == 3
+
+
+def test_next_order_fields_against_the_first_order_after_d(wh, truth, monkeypatch):
+    """a orders on D + 9, b on D + 31 (returned later, but a day of positive net value), c on D + 90
+    (outside). Mean-gap baseline (days after D): a 334/2 - 30 - 1 = 136, b 167 - 46 - 1 = 120, c (one
+    order: the repeat buyers' median gap 167) 167 - 16 - 1 = 150."""
+    mart = MART.assign(p_order_30d=[0.6, 0.5, 0.2], p_order_60d=[0.7, 0.6, 0.3], p_order_90d=[0.8, 0.7, 0.4],
+                       expected_next_order_date=[dt.date(2024, 1, 11), None, dt.date(2024, 4, 10)],
+                       predicted_clv_365d_low=0.0, predicted_clv_365d_high=1.0)
+    marts.write_mart(wh, catalog.USER_VALUE, mart, AS_OF, ModelRef("customer_value", "3", "run-3"))
+    # the interval needs a registered version (the test above loads a real one)
+    monkeypatch.setattr(timing_outcomes, "interval_coverage", lambda *args: (0.5, "stand-in"))
+    results = by_metric(timing_outcomes.timing_outcomes(
+        wh, truth, AS_OF, mart.set_index("customer_id").assign(model_name="customer_value", model_version="3")))
+    auc = results["p_order_30d_auc"]
+    assert auc.model == pytest.approx(1.0) and auc.n == 3  # only a orders within 30 days, and ranks first
+    assert auc.baselines == pytest.approx({"mean_gap_next_order": 0.5, "recency": 0.5})
+    dates = results["next_order_censored_mae_days_90d"]
+    assert dates.model == pytest.approx((1 + 59 + 0) / 3)  # predicted 10, none (90), 100 -> 90
+    assert dates.baselines["mean_gap_next_order"] == pytest.approx((81 + 59 + 0) / 3)
+    assert not dates.higher_is_better and dates.details["dated_share"] == pytest.approx(2 / 3)
