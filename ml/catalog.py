@@ -29,7 +29,7 @@ MARKETING_AUDIENCES = "marts.marketing_audiences"
 
 # What each mart holds besides its lineage, in order (the README's mart table lists the same; a test checks).
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
-    USER_SEGMENTS: ("customer_id", "segment_id", "segment_name"),
+    USER_SEGMENTS: ("customer_id", "segment_id", "segment_name", "segment_rule"),
     USER_PROPENSITY: ("customer_id", "p_purchase_30d", "churn_risk", "propensity_decile"),
     USER_RECOMMENDATIONS: ("customer_id", "rank", "product_id", "score", "source"),
     USER_VALUE: ("customer_id", "expected_orders_90d", "p_alive", "predicted_clv_365d", "value_tier",

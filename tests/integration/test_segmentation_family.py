@@ -39,7 +39,13 @@ def test_first_model_is_promoted_over_the_baseline_and_scores_every_active_custo
     assert {"silhouette", "davies_bouldin", "smallest_segment_share"} <= set(run.data.metrics)
     assert run.data.params["k_criterion"] == "max silhouette on a sample"
     artifacts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(trained["run_id"])}
-    assert "segment_profiles.png" in artifacts
+    assert {"segment_profiles.png", "segment_rules.json"} <= artifacts
+    segment_rules = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/segment_rules.json")
+    assert {r["segment_id"] for r in segment_rules} == set(range(int(run.data.params["k"])))
+    for rule in segment_rules:  # every segment has a rule with its coverage, in the JSON and the metrics
+        assert rule["rule"] and 0 < rule["coverage"] <= 1 and 0 < rule["precision"] <= 1
+        assert run.data.metrics[f"rule_coverage_{rule['segment_id']}"] == rule["coverage"]
+        assert run.data.metrics[f"rule_precision_{rule['segment_id']}"] == rule["precision"]
     assert run.inputs.dataset_inputs, "training data must be logged with log_input"
 
     scored = orchestration.score_family("segmentation", None)
@@ -48,6 +54,8 @@ def test_first_model_is_promoted_over_the_baseline_and_scores_every_active_custo
     assert scored["rows"] == len(mart) == active
     assert set(mart["model_version"]) == {"1"} and set(mart["run_id"]) == {trained["run_id"]}
     assert mart["customer_id"].is_unique and mart["segment_name"].str.len().gt(0).all()
+    by_segment = mart.groupby("segment_id")["segment_rule"].agg(set).to_dict()
+    assert by_segment == {r["segment_id"]: {r["rule"]} for r in segment_rules if r["segment_id"] in by_segment}
     # Scoring the same as-of date again replaces, never duplicates.
     orchestration.score_family("segmentation", as_of)
     assert wh.row_count("marts.user_segments") == active
@@ -115,5 +123,9 @@ def test_rfm_segments_serve_when_kmeans_does_not_beat_them(loaded_warehouse, mlf
     assert scored["rows"] == len(mart) == active
     assert set(mart["model_kind"]) == {"baseline:rfm"} and set(mart["segment_id"]) <= {0, 1, 2, 3}
     assert set(mart["segment_name"]) <= {"lapsed", "occasional", "loyal regulars", "high-value loyal"}
+    segment_rules = mlflow.artifacts.load_dict(f"{mlflow.get_run(champion.run_id).info.artifact_uri}/segment_rules.json")
+    rule_of = {r["segment_id"]: r["rule"] for r in segment_rules}
+    assert all(r["rule"] and r["coverage"] > 0 for r in segment_rules)
+    assert (mart["segment_rule"] == mart["segment_id"].map(rule_of)).all() and mart["segment_rule"].str.len().gt(0).all()
     recorded = wh.query("SELECT decision FROM ops.model_promotions ORDER BY decided_at")["decision"].tolist()
     assert recorded == ["rejected", "baseline_served"]

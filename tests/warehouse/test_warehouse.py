@@ -106,6 +106,20 @@ def test_a_table_of_an_older_release_gains_new_columns_and_keeps_its_rows(wh):
     assert got["segment"].isna().tolist() == [True, True, False] and got["model_kind"].isna().all()
 
 
+def test_an_older_segments_mart_gains_the_rule_column_when_a_newer_release_writes_it(wh):
+    from ml import catalog, marts
+    from ml.families.base import ModelRef
+
+    old = pd.DataFrame({"customer_id": ["c0", "c1"], "segment_id": [0, 1], "segment_name": ["lapsed", "new"]})
+    wh.replace_partition(catalog.USER_SEGMENTS, marts.with_lineage(old, D1, ModelRef("segmentation", "1", "r1"),
+                                                                   pd.Timestamp("2024-01-01")), {"as_of_date": D1})
+    new = old.assign(segment_rule=["last order ≥ 270 days ago", "first order ≤ 60 days ago"])
+    marts.write_mart(wh, catalog.USER_SEGMENTS, new, D2, ModelRef("segmentation", "2", "r2"))
+    got = wh.query(f"SELECT as_of_date, segment_rule FROM {catalog.USER_SEGMENTS} ORDER BY as_of_date, customer_id")
+    assert got["segment_rule"].isna().tolist() == [True, True, False, False]
+    assert got["segment_rule"].iloc[2] == "last order ≥ 270 days ago"
+
+
 def test_query_batches_streams_while_writing(wh):
     wh.replace_table("features.src", scores(10, D1))
     written = wh.replace_partition("marts.t", (b.assign(score=b["score"] * 3) for b in

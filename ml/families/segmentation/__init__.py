@@ -2,7 +2,8 @@
 
 Modules in pipeline order: `config` (SegmentationConfig), `features` (the columns read from the
 shared features.user_features, the stable id-hash holdout), `kmeans` (transform, pipeline, choice
-of k, profiles and names), `rfm` (the naive baseline, served when K-means does not beat it), `train`, `pyfunc` (the predictor MLflow
+of k, profiles and names), `rfm` (the naive baseline, served when K-means does not beat it), `rules`
+(each segment's plain rule, its coverage and precision), `train`, `pyfunc` (the predictor MLflow
 stores), `metrics` and `evaluate` (holdout metrics in one common space), `score`.
 """
 from ml import catalog

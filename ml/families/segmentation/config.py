@@ -26,6 +26,11 @@ class SegmentationConfig:
     new_tenure_days: int = 120  # tenure below this, with at most new_max_frequency orders: "new"
     new_max_frequency: int = 3
     high_value_spend_ratio: float = 2.0  # spend at least this times the base's median: "high-value loyal"
+    # The plain rule per segment (rules.py): a tree this deep, one segment against the rest; a leaf
+    # holds at least this share of the segment's size; thresholds at most this many significant digits.
+    rule_max_depth: int = 3
+    rule_min_leaf_share: float = 0.05
+    rule_significant_digits: int = 2
 
     @property
     def k_range(self) -> range:

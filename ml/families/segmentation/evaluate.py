@@ -46,13 +46,16 @@ def register_baseline(wh: Warehouse, as_of: dt.date, name: str) -> ModelRef:
     from ml import registry, tracking
     from ml.families.segmentation.config import NAME
     from ml.families.segmentation.pyfunc import log_model
-    from ml.families.segmentation.rfm import RFM_COLUMNS, RfmSegmenter
+    from ml.families.segmentation.rfm import GROUP_NAMES, RFM_COLUMNS, RfmSegmenter
+    from ml.families.segmentation.rules import fit_rules, log_rules
 
     if name != "rfm":
         raise ValueError(f"segmentation has one baseline, 'rfm', not {name!r}")
     cfg = config.load()
     train, holdout = train_and_holdout(wh, as_of, cfg)
     segmenter = RfmSegmenter.fit(train)
+    # RFM groups are cut on recency, frequency and spend alone, so their rules use only those
+    segmenter.rules = fit_rules(train, segmenter.labels(train), GROUP_NAMES, cfg, RFM_COLUMNS)
     measured = clustering_metrics(evaluation_space(holdout), segmenter.labels(holdout), cfg) if len(holdout) else {}
     kind = f"{registry.BASELINE_KIND_PREFIX}rfm"
     with tracking.start_run(NAME, as_of, run_name=f"rfm-{as_of}", tags={registry.KIND_TAG: kind}) as run:
@@ -61,6 +64,8 @@ def register_baseline(wh: Warehouse, as_of: dt.date, name: str) -> ModelRef:
                            **{f"cut_{c}": ",".join(f"{q:.4g}" for q in v) for c, v in segmenter.cuts.items()}})
         # on the same held-out customers; inf (one segment only) is no metric MLflow can plot
         mlflow.log_metrics({k: float(v) for k, v in measured.items() if abs(float(v)) != float("inf")})
+        mlflow.log_param("rule_max_depth", cfg.rule_max_depth)
+        log_rules(segmenter.rules)
         info = log_model(segmenter, train[list(SEGMENT_FEATURES)].head(5))
     return registry.register_baseline(info.model_uri, NAME, run.info.run_id, "rfm",
                                       f"RFM terciles as of {as_of}: served because K-means did not beat them")

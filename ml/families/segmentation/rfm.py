@@ -7,12 +7,13 @@ every shop gets segments.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ml.families.segmentation.features import check_columns
+from ml.families.segmentation.rules import SegmentRule, rule_column
 
 RFM_COLUMNS = ("recency_days", "frequency", "monetary")
 GROUP_EDGES = (4, 6, 8)  # summed score <= 4: group 0, <= 6: 1, <= 8: 2, 9: 3
@@ -21,9 +22,10 @@ GROUP_NAMES = {0: "lapsed", 1: "occasional", 2: "loyal regulars", 3: "high-value
 
 @dataclass
 class RfmSegmenter:
-    """Tercile cut points per column, fitted on the training customers."""
+    """Tercile cut points per column, fitted on the training customers, and each group's plain rule."""
 
     cuts: dict[str, tuple[float, float]]
+    rules: dict[int, SegmentRule] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, frame: pd.DataFrame) -> RfmSegmenter:
@@ -47,9 +49,11 @@ class RfmSegmenter:
         return np.searchsorted(np.asarray(GROUP_EDGES), self.scores(frame), side="left").astype("int64")
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """What the pyfunc returns, like K-means': segment_id and segment_name per row."""
+        """What the pyfunc returns, like K-means': segment_id, segment_name and segment_rule per row."""
         labels = self.labels(frame)
-        return pd.DataFrame({"segment_id": labels, "segment_name": [GROUP_NAMES[int(x)] for x in labels]})
+        return pd.DataFrame({"segment_id": labels, "segment_name": [GROUP_NAMES[int(x)] for x in labels],
+                             # getattr: a version pickled before rules existed has no attribute
+                             "segment_rule": rule_column(getattr(self, "rules", None), labels)})
 
 
 def rfm_baseline_labels(frame: pd.DataFrame, fitted_on: pd.DataFrame | None = None) -> np.ndarray:

@@ -22,6 +22,7 @@ def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
             scored = model.predict(batch[list(SEGMENT_FEATURES)])
             yield pd.DataFrame({"customer_id": batch["customer_id"].astype(str).to_numpy(),
                                 "segment_id": scored["segment_id"].to_numpy(),
-                                "segment_name": scored["segment_name"].astype(str).to_numpy()})
+                                "segment_name": scored["segment_name"].astype(str).to_numpy(),
+                                "segment_rule": scored["segment_rule"].astype(str).to_numpy()})
 
     return marts.write_mart(wh, catalog.USER_SEGMENTS, chunks(), as_of, champion)
