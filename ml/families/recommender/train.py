@@ -24,8 +24,8 @@ from ml.families.recommender.model import Recommender
 from ml.warehouse import Warehouse
 
 # Run params: every config field but the I/O chunk sizes (they bound memory, not the model);
-# als_grid is logged apart, as one string.
-_NOT_LOGGED = ("als_grid", "read_batch_rows", "score_chunk_customers")
+# als_grid is logged apart, as one string; the association thresholds by the mining's own run.
+_NOT_LOGGED = ("als_grid", "read_batch_rows", "score_chunk_customers", "associations")
 
 
 @dataclass
