@@ -23,6 +23,8 @@ import datetime as dt
 import time
 from dataclasses import asdict, dataclass
 
+import pandas as pd
+
 from ml import catalog
 from ml.families.recommender.config import AssociationConfig
 from ml.families.recommender.features import MERCHANDISE
@@ -157,12 +159,12 @@ def build_associations(wh: Warehouse, as_of: dt.date, config: AssociationConfig,
     return mined
 
 
-def read_rules(wh: Warehouse, as_of: dt.date):
+def read_rules(wh: Warehouse, as_of: dt.date) -> pd.DataFrame | None:
     """The rules of the latest partition on or before `as_of` (antecedent, consequent, lift), or None."""
     if not wh.table_exists(TABLE):
         return None
     latest = wh.scalar(f"SELECT MAX(as_of_date) FROM {TABLE} WHERE as_of_date <= {date_literal(as_of)}")
-    if latest is None or str(latest) in ("NaT", "nan"):
+    if latest is None or pd.isna(latest):
         return None
     return wh.query(f"SELECT antecedent_product_id, consequent_product_id, lift FROM {TABLE} "
                     f"WHERE as_of_date = {date_literal(latest)}")
