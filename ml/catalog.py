@@ -26,6 +26,7 @@ USER_RECOMMENDATIONS = "marts.user_recommendations"
 USER_VALUE = "marts.user_value"
 PRODUCT_SALES_FORECAST = "marts.product_sales_forecast"
 MARKETING_AUDIENCES = "marts.marketing_audiences"
+PRODUCT_ASSOCIATIONS = "marts.product_associations"
 
 # What each mart holds besides its lineage, in order (the README's mart table lists the same; a test checks).
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -39,11 +40,14 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
                              "forecast_basis"),
     MARKETING_AUDIENCES: ("customer_id", "audience", "action", "reason", "priority", "offer_product_ids",
                           "is_control"),
+    PRODUCT_ASSOCIATIONS: ("antecedent_product_id", "consequent_product_id", "support", "confidence", "lift"),
 }
 # Every model-scored row says which registered version and MLflow run wrote it; audiences carry the
 # Airflow run that built them instead.
 LINEAGE_COLUMNS = ("as_of_date", "model_name", "model_version", "run_id", "model_kind", "scored_at")
 AUDIENCE_LINEAGE_COLUMNS = ("run_id", "as_of_date")
+# Association rules are mined, not scored: their rows carry the MLflow run of the mining.
+ASSOCIATION_LINEAGE_COLUMNS = ("as_of_date", "run_id")
 
 # ops: the platform's own records.
 INGEST_RUNS = "ops.ingest_runs"

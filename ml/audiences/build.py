@@ -3,7 +3,8 @@
 
 Each source mart is read at its latest as-of partition not after the run's as-of date, and its
 columns are renamed to the names the rules use. A missing mart (or column) is logged and passed on
-as missing, so only the rules that need it go quiet; a stale one is used and logged.
+as missing, so only the rules that need it go quiet; a stale one is used and logged. Cross-sell
+offers (`bought_together`) come from marts.product_associations, read only when an audience uses them.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ml import catalog, run_journal
-from ml.audiences.rules import build_audiences, load_audiences
+from ml.audiences.bought_together import read_bought_together
+from ml.audiences.rules import FIELDS, AudienceConfig, build_audiences, load_audiences
 from ml.families.customer_value.tiers import load_tiers
 from ml.sql import sql_literal
 from ml.warehouse import Warehouse
@@ -61,12 +63,21 @@ def read_source_mart(wh: Warehouse, table: str, columns: dict[str, str], as_of: 
     return frame.rename(columns=columns)
 
 
+def bought_together_count(config: AudienceConfig) -> int:
+    """Offers per customer the config needs from the association rules (0: no audience uses them)."""
+    offers = [a.offer.count for a in config.audiences if a.offer is not None and a.offer.type == "bought_together"]
+    flagged = any(FIELDS[key][0] == "bought_together" for a in config.audiences for key in a.when)
+    return max(offers, default=1 if flagged else 0)
+
+
 def build_marketing_audiences(wh: Warehouse, as_of: dt.date, run_id: str, config_path: str | Path | None = None,
                               tiers_path: str | Path | None = None) -> int:
     """Validate the config, read the marts, resolve audiences and replace the as-of partition."""
     # The config is checked before anything is read, so a typo fails fast and writes nothing.
     config = load_audiences(config_path, tier_names=[t.name for t in load_tiers(tiers_path)])
     frames = {source: read_source_mart(wh, table, columns, as_of) for source, (table, columns) in SOURCE_MARTS.items()}
+    if (count := bought_together_count(config)) > 0:
+        frames["bought_together"] = read_bought_together(wh, as_of, count)
     audiences = build_audiences(config, frames)
     audiences["run_id"] = run_id
     # Explicit types, so that even an empty first write creates the table with the right columns.

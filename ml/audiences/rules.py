@@ -9,6 +9,8 @@ marts arrive as frames keyed by source name, with the columns listed in `SOURCES
     segments         customer_id, segment (a name also matches its "name (... spend)" variants)
     propensity       customer_id, propensity, churn_risk
     recommendations  customer_id, product_id, rank (1 = best)
+    bought_together  customer_id, product_id, rank (1 = highest lift): cross-sell offers from
+                     marts.product_associations (`ml.audiences.bought_together`)
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ SOURCES = {
     "segments": ("segment",),
     "propensity": ("propensity", "churn_risk"),
     "recommendations": ("product_id", "rank"),
+    "bought_together": ("product_id", "rank"),
 }
 # Rule field -> (source, column, kind). kind: "in" (list of names), "range" ({min, max}), "flag" (bool).
 FIELDS = {
@@ -48,7 +51,10 @@ FIELDS = {
     "propensity": ("propensity", "propensity", "range"),
     "churn_risk": ("propensity", "churn_risk", "range"),
     "has_recommendations": ("recommendations", "product_id", "flag"),
+    "has_bought_together": ("bought_together", "product_id", "flag"),
 }
+# Offer type -> the source whose ranked products it attaches.
+OFFER_SOURCES = {"top_recommendations": "recommendations", "bought_together": "bought_together"}
 OUTPUT_COLUMNS = ["customer_id", "audience", "action", "reason", "priority", "offer_product_ids", "is_control"]
 _AUDIENCE_KEYS = {"name", "priority", "action", "reason", "control_share", "when", "offer"}
 _TOP_KEYS = {"seed", "default_control_share", "audiences"}
@@ -137,8 +143,9 @@ def _parse_audience(entry, default_share: float, tier_names: set[str] | None) ->
     offer = None
     if entry.get("offer") is not None:
         raw = entry["offer"]
-        if not isinstance(raw, dict) or raw.get("type") != "top_recommendations" or set(raw) - {"type", "count"}:
-            raise AudienceConfigError(f"audience {name!r}: offer must be {{type: top_recommendations, count: N}}, got {raw!r}")
+        if not isinstance(raw, dict) or raw.get("type") not in OFFER_SOURCES or set(raw) - {"type", "count"}:
+            raise AudienceConfigError(f"audience {name!r}: offer must be {{type: T, count: N}} with T one of "
+                                      f"{sorted(OFFER_SOURCES)}, got {raw!r}")
         count = raw.get("count", 3)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise AudienceConfigError(f"audience {name!r}: offer count must be a positive integer, got {count!r}")
@@ -230,9 +237,10 @@ def _offers(audience: Audience, frames, customers: pd.Index) -> pd.Series:
     empty = pd.Series(None, index=customers, dtype=object)
     if audience.offer is None or customers.empty:
         return empty
-    recs = _available(frames, "recommendations", "product_id")
+    source = OFFER_SOURCES[audience.offer.type]
+    recs = _available(frames, source, "product_id")
     if recs is None:
-        log.warning("audience %s: offer needs recommendations, which are missing; no products attached", audience.name)
+        log.warning("audience %s: offer needs %s, which are missing; no products attached", audience.name, source)
         return empty
     recs = recs.assign(customer_id=recs["customer_id"].astype(str), product_id=recs["product_id"].astype(str))
     recs = recs.loc[recs["customer_id"].isin(customers)]

@@ -42,8 +42,17 @@ def with_overrides(config: T, overrides: dict[str, Any], where: str = "overrides
     if unknown:
         raise FamilyConfigError(f"{where}: unknown setting(s) {unknown}; known: {sorted(fields)}")
     hints = typing.get_type_hints(type(config))
-    return dataclasses.replace(config, **{key: _coerce(value, hints[key], f"{where}: {key}")
+    return dataclasses.replace(config, **{key: _override(getattr(config, key), value, hints[key], f"{where}: {key}")
                                           for key, value in overrides.items()})
+
+
+def _override(current: Any, value: Any, hint: Any, where: str) -> Any:
+    """A section (a field that is itself a settings dataclass) takes a mapping of its own overrides."""
+    if dataclasses.is_dataclass(current) and not isinstance(current, type):
+        if not isinstance(value, dict):
+            raise FamilyConfigError(f"{where}: expected a mapping of setting: value, got {value!r}")
+        return with_overrides(current, value, where)
+    return _coerce(value, hint, where)
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

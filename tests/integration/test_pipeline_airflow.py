@@ -38,8 +38,11 @@ def test_dags_run_end_to_end_then_a_broken_export_changes_nothing(baseline_works
         assert wh.query("SELECT source FROM ops.ingest_runs")["source"].tolist() == [str(small_shop.resolve())]
         written = [mart for mart in catalog.MART_COLUMNS if wh.table_exists(mart)]
         assert catalog.USER_SEGMENTS in written and catalog.MARKETING_AUDIENCES in written
+        rules = wh.query(f"SELECT lift FROM {catalog.PRODUCT_ASSOCIATIONS} WHERE as_of_date = DATE '{small_shop_as_of}'")
+        assert len(rules) > 0 and (rules["lift"] > 1).all()  # frequently bought together, mined in the run
         for mart in written:  # the columns the README's mart table documents, lineage last
-            lineage = catalog.AUDIENCE_LINEAGE_COLUMNS if mart == catalog.MARKETING_AUDIENCES else catalog.LINEAGE_COLUMNS
+            lineage = {catalog.MARKETING_AUDIENCES: catalog.AUDIENCE_LINEAGE_COLUMNS,
+                       catalog.PRODUCT_ASSOCIATIONS: catalog.ASSOCIATION_LINEAGE_COLUMNS}.get(mart, catalog.LINEAGE_COLUMNS)
             assert wh.columns(mart) == [*catalog.MART_COLUMNS[mart], *lineage], mart
         before = snapshot(wh)
     capfd.readouterr()

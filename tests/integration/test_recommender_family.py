@@ -49,8 +49,10 @@ def test_recommender_end_to_end(loaded_warehouse, mlflow_store, small_shop_as_of
     config = recommender_config()
     train_as_of = as_of - dt.timedelta(days=config.horizon_days)
 
-    # Features: three point-in-time partitions, rewritten identically on a re-run.
-    assert family.build_features(wh, train_as_of) == [INTERACTIONS]
+    # Features: three point-in-time partitions, rewritten identically on a re-run; D's association rules.
+    assert family.build_features(wh, train_as_of) == [INTERACTIONS, catalog.PRODUCT_ASSOCIATIONS]
+    rules = wh.query(f"SELECT * FROM {catalog.PRODUCT_ASSOCIATIONS} WHERE as_of_date = DATE '{train_as_of}'")
+    assert len(rules) > 0 and (rules["lift"] > 1).all() and rules["run_id"].nunique() == 1
     counts = wh.query(f"SELECT as_of_date, COUNT(*) AS n FROM {INTERACTIONS} GROUP BY as_of_date ORDER BY 1")
     family.build_features(wh, train_as_of)
     assert len(counts) == 3 and wh.query(
@@ -71,7 +73,8 @@ def test_recommender_end_to_end(loaded_warehouse, mlflow_store, small_shop_as_of
     children = mlflow.search_runs(experiment_ids=[run.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
     assert set(children["tags.mlflow.runName"]) == {"als", "popularity", "recent_popularity", "item_cosine",
-                                                    "repeat_purchase"}
+                                                    "repeat_purchase", "complete_the_basket"}
+    assert "baseline_complete_the_basket_ndcg_at_10" in metrics
 
     # Promote: no champion yet, so the policy compares with global popularity on the fresh holdout.
     decision = promotion.promote_challenger(wh, family, train_as_of)

@@ -10,6 +10,10 @@ alone, so a pickled model needs neither `implicit` nor its thread pools at scori
   repeat_purchase    the customer's own products again, by the number of orders that bought them (ties:
                      the decayed weight), padded with the recently popular ones ("buy again": what
                      grocery and repeat-buying shops are judged against)
+  complete_the_basket  products bought together with the customer's own (association rules mined
+                     before the cut-off, `associations`): the lift of each rule whose antecedent they
+                     bought, weighted by how recent and large that purchase is (the decayed weight,
+                     scaled to 1 for their strongest), summed; padded with the recently popular ones
 
 `top_n` ranks a block of scores; `recommend_rows` ranks any number of users in memory-bounded blocks.
 """
@@ -20,14 +24,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from ml.families.recommender.config import RecommenderConfig
 from ml.families.recommender.interactions import InteractionMatrix
 
-MODEL_KINDS = ("als", "item_cosine", "popularity", "recent_popularity", "repeat_purchase")
-BASELINE_KINDS = ("popularity", "recent_popularity", "item_cosine", "repeat_purchase")
+MODEL_KINDS = ("als", "item_cosine", "popularity", "recent_popularity", "repeat_purchase", "complete_the_basket")
+BASELINE_KINDS = ("popularity", "recent_popularity", "item_cosine", "repeat_purchase", "complete_the_basket")
+# Kinds fitted from association rules (antecedent_product_id, consequent_product_id, lift) as well.
+RULE_KINDS = ("complete_the_basket",)
 
 
 def confidence(weights: sp.csr_matrix) -> sp.csr_matrix:
@@ -43,7 +50,7 @@ class FittedModel:
     kind: str
     params: dict = field(default_factory=dict)
     item_scores: np.ndarray | None = None  # popularity models
-    similarity: sp.csr_matrix | None = None  # item_cosine (items x items)
+    similarity: sp.csr_matrix | None = None  # item_cosine (items x items); complete_the_basket: rule lifts
     user_factors: np.ndarray | None = None  # als
     item_factors: np.ndarray | None = None  # als
 
@@ -64,6 +71,14 @@ class FittedModel:
         own = np.where(weight > 0, 2.0 + count + 0.5 * weight / (1.0 + weight), 0.0)
         return (own + 0.5 * self.item_scores).astype(np.float32)
 
+    def _basket_scores(self, history: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+        """Recency-weighted lift sums above 1, so any rule's consequent outranks the popular pad (< 1)."""
+        weight = history[rows].astype(np.float32)
+        strongest = np.asarray(weight.max(axis=1).todense()).ravel()
+        scaled = sp.diags(1.0 / np.maximum(strongest, 1e-12)).astype(np.float32) @ weight
+        lift = np.asarray((scaled @ self.similarity).todense(), dtype=np.float32)
+        return (np.where(lift > 0, 1.0 + lift, 0.0) + self.item_scores).astype(np.float32)
+
     def score(self, history: sp.csr_matrix, rows: np.ndarray, orders: sp.csr_matrix | None = None) -> np.ndarray:
         """Scores of every item for the users at `rows` of `history` (the training matrix's
         weights; `orders`, its order counts, ranks repeat purchases)."""
@@ -74,15 +89,19 @@ class FittedModel:
             return np.asarray((confidence(history[rows]) @ self.similarity).todense(), dtype=np.float32)
         if self.kind == "repeat_purchase":
             return self._repeat_scores(history, rows, orders)
+        if self.kind == "complete_the_basket":
+            return self._basket_scores(history, rows)
         if self.kind == "als":
             return self.user_factors[rows] @ self.item_factors.T
         raise ValueError(f"unknown model kind {self.kind!r}")
 
 
 def fit_model(
-    kind: str, matrix: InteractionMatrix, config: RecommenderConfig, params: dict | None = None
+    kind: str, matrix: InteractionMatrix, config: RecommenderConfig, params: dict | None = None,
+    rules: pd.DataFrame | None = None,
 ) -> FittedModel:
-    """Fit one candidate on the training matrix. `params` are the ALS hyper-parameters."""
+    """Fit one candidate on the training matrix. `params` are the ALS hyper-parameters; `rules`, the
+    association rules mined before the same cut-off (RULE_KINDS; none: popularity alone)."""
     params = dict(params or {})
     if matrix.weights.nnz == 0:
         raise ValueError("cannot fit a recommender on an empty interaction matrix")
@@ -95,15 +114,34 @@ def fit_model(
         buyers = np.diff(matrix.weights.tocsc().indptr).astype(np.float32)
         return FittedModel(kind, params, item_scores=recent + buyers / (buyers.max() + 1.0))
     if kind == "repeat_purchase":  # padded with recent popularity, scaled into [0, 1)
-        recent = np.asarray(matrix.recent.sum(axis=0)).ravel().astype(np.float32)
-        buyers = np.diff(matrix.weights.tocsc().indptr).astype(np.float32)
-        pad = recent + buyers / (buyers.max() + 1.0)
-        return FittedModel(kind, params, item_scores=pad / (pad.max() + 1.0))
+        return FittedModel(kind, params, item_scores=_recent_pad(matrix))
+    if kind == "complete_the_basket":
+        return FittedModel(kind, params, item_scores=_recent_pad(matrix), similarity=lift_matrix(matrix, rules))
     if kind == "item_cosine":
         return _fit_item_cosine(matrix, config, params)
     if kind == "als":
         return _fit_als(matrix, config, params)
     raise ValueError(f"unknown model kind {kind!r}; expected one of {MODEL_KINDS}")
+
+
+def _recent_pad(matrix: InteractionMatrix) -> np.ndarray:
+    """Recent popularity (ties: all-time buyers) scaled into [0, 1): what pads a list of own picks."""
+    recent = np.asarray(matrix.recent.sum(axis=0)).ravel().astype(np.float32)
+    buyers = np.diff(matrix.weights.tocsc().indptr).astype(np.float32)
+    pad = recent + buyers / (buyers.max() + 1.0)
+    return pad / (pad.max() + 1.0)
+
+
+def lift_matrix(matrix: InteractionMatrix, rules: pd.DataFrame | None) -> sp.csr_matrix:
+    """Items x items lifts of the rules (antecedent row, consequent column) among the matrix's items."""
+    n = matrix.shape[1]
+    if rules is None or rules.empty:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    rows = matrix.item_index(rules["antecedent_product_id"])
+    cols = matrix.item_index(rules["consequent_product_id"])
+    keep = (rows >= 0) & (cols >= 0)
+    lifts = rules["lift"].to_numpy(dtype=np.float32)[keep]
+    return sp.csr_matrix((lifts, (rows[keep], cols[keep])), shape=(n, n), dtype=np.float32)
 
 
 def _fit_item_cosine(matrix: InteractionMatrix, config: RecommenderConfig, params: dict) -> FittedModel:

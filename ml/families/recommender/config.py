@@ -16,6 +16,26 @@ NAME = "recommender"
 
 
 @dataclass(frozen=True)
+class AssociationConfig:
+    """"Frequently bought together": pair rules over baskets, mined in the warehouse (`associations`).
+
+    Overridden under `associations:` in config/families/recommender.yaml.
+    """
+
+    lookback_days: int = 365  # baskets: non-return invoices in [D - lookback_days, D)
+    # Only the products in most baskets take part: the pair count grows with the square of the
+    # products kept, so this bounds time and memory on a huge catalogue (2,000 -> at most 4M pairs).
+    max_products: int = 2_000
+    # A wholesale invoice of 800 lines is a stock order, not a basket, and alone brings 640,000
+    # pairs: baskets with more kept products than this are left out (0 keeps every basket).
+    max_basket_products: int = 100
+    min_support: float = 0.005  # share of baskets holding both products
+    min_confidence: float = 0.05  # share of the antecedent's baskets that also hold the consequent
+    min_lift: float = 1.5  # together this many times more often than if bought independently
+    max_rules_per_product: int = 10  # consequents kept per antecedent, highest lift first
+
+
+@dataclass(frozen=True)
 class RecommenderConfig:
     # -- interactions ------------------------------------------------------------------------
     half_life_days: float = 180.0  # a purchase this old counts half as much as one today
@@ -60,6 +80,8 @@ class RecommenderConfig:
     # -- I/O chunk sizes (memory, not the model: not logged as run params) ---------------------
     read_batch_rows: int = 50_000  # interaction rows per batch streamed out of the warehouse
     score_chunk_customers: int = 20_000  # customers per chunk written to the mart
+    # -- frequently bought together (marts.product_associations) --------------------------------
+    associations: AssociationConfig = field(default_factory=AssociationConfig)
 
     def cutoffs(self, as_of: dt.date) -> dict[str, dt.date]:
         """The three history cut-offs of one training run: validation, test and final fit."""

@@ -35,6 +35,7 @@ class Split:
     train: InteractionMatrix
     relevance: sp.csr_matrix  # holdout purchases, rows/columns as in `train`
     allowed: np.ndarray  # bool per item of `train`: still sold at the cut-off
+    rules: pd.DataFrame | None = None  # association rules mined before the cut-off (complete_the_basket)
 
 
 def make_split(
@@ -54,15 +55,24 @@ def split_from_matrix(train: InteractionMatrix, holdout: pd.DataFrame, active_pr
 
 
 def read_split(wh: Warehouse, cutoff: dt.date, end: dt.date, config: RecommenderConfig,
-               max_users: int | None = None) -> Split:
+               max_users: int | None = None, with_rules: bool = True) -> Split:
     """The backtest at `cutoff` from the warehouse: its interaction partition (a hash sample of
-    `max_users` customers, if given), graded on purchases in [cutoff, end)."""
-    return split_from_matrix(
+    `max_users` customers, if given), graded on purchases in [cutoff, end), with the association
+    rules of the baskets before `cutoff` (mined here, not stored: the mart holds D's)."""
+    from dataclasses import replace
+
+    from ml.families.recommender.associations import pair_rules_sql
+
+    split = split_from_matrix(
         features.read_interactions(wh, cutoff, config, max_users),
         wh.query(features.holdout_sql(cutoff, end)),
         features.active_products(wh, cutoff, config),
         cutoff,
     )
+    if not with_rules:
+        return split
+    sellable = features.active_items_query(wh, cutoff, config)
+    return replace(split, rules=wh.query(pair_rules_sql(cutoff, config.associations, sellable)))
 
 
 def evaluate_model(model: FittedModel, split: Split, config: RecommenderConfig) -> dict[str, float]:
@@ -132,7 +142,7 @@ def compare_candidates(
     """
     results = {}
     for kind in ("als", *BASELINE_KINDS):
-        model = fit_model(kind, test.train, config, als_params if kind == "als" else None)
+        model = fit_model(kind, test.train, config, als_params if kind == "als" else None, test.rules)
         results[kind] = evaluate_model(model, test, config)
     metric, coverage = f"ndcg_at_{config.top_n}", f"coverage_at_{config.top_n}"
     eligible = [kind for kind in results if results[kind][coverage] >= min_coverage] or list(results)
@@ -159,7 +169,7 @@ def evaluate_recommenders(
     metrics, lists = {}, {}
     rows = np.flatnonzero(np.diff(split.relevance.indptr) > 0)
     for name, recommender in recommenders.items():
-        refitted = recommender.refit(split.train, split.allowed, split.cutoff)
+        refitted = recommender.refit(split.train, split.allowed, split.cutoff, split.rules)
         metrics[name] = evaluate_model(refitted.model, split, config)
         batches = recommend_rows(refitted.model, split.train, rows, config, allowed=split.allowed)
         lists[name] = [items for _, items, _ in batches]

@@ -134,7 +134,8 @@ def active_items_sql(as_of: dt.date, config: RecommenderConfig, has_catalogue: b
 
 
 def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
-    """Write the interaction partitions every step of this as-of date reads: D, D-h and D-2h.
+    """Write the interaction partitions every step of this as-of date reads (D, D-h and D-2h), and
+    the association rules of D (marts.product_associations, see `associations`).
 
     Each partition holds what was known before its own date, so rewriting an older one (also
     written by an earlier run) gives the same rows: the step is idempotent.
@@ -148,7 +149,11 @@ def build_features(wh: Warehouse, as_of: dt.date) -> list[str]:
     }
     # all three partitions or none; read back by key (read_matrix), so row order does not matter
     rebuild_partitions(wh, catalog.USER_ITEM_INTERACTIONS, COLUMNS, selects, unordered=True)
-    return [catalog.USER_ITEM_INTERACTIONS]
+    # frequently bought together at D, for cross-sell offers; consequents only among products still sold
+    from ml.families.recommender.associations import build_associations
+
+    build_associations(wh, as_of, config.associations, consequents_sql=active_items_query(wh, as_of, config))
+    return [catalog.USER_ITEM_INTERACTIONS, catalog.PRODUCT_ASSOCIATIONS]
 
 
 # -- reading it back -------------------------------------------------------------------------------

@@ -47,13 +47,16 @@ class Recommender:
         config: RecommenderConfig,
         as_of: dt.date,
         params: dict | None = None,
+        rules: pd.DataFrame | None = None,
     ) -> Recommender:
-        return cls(fit_model(kind, train, config, params), train, np.asarray(allowed, bool), config, as_of)
+        return cls(fit_model(kind, train, config, params, rules), train, np.asarray(allowed, bool), config, as_of)
 
-    def refit(self, train: InteractionMatrix, allowed: np.ndarray, as_of: dt.date) -> Recommender:
-        """The same recipe (kind, hyper-parameters, settings) fitted on other history, so that
-        two registered models can be compared on one holdout without either having seen it."""
-        return Recommender.fit(self.model.kind, train, allowed, self.config, as_of, self.model.params)
+    def refit(self, train: InteractionMatrix, allowed: np.ndarray, as_of: dt.date,
+              rules: pd.DataFrame | None = None) -> Recommender:
+        """The same recipe (kind, hyper-parameters, settings) fitted on other history (and the
+        association rules mined from it), so that two registered models can be compared on one
+        holdout without either having seen it."""
+        return Recommender.fit(self.model.kind, train, allowed, self.config, as_of, self.model.params, rules)
 
     def user_index(self, customer_ids) -> np.ndarray:
         """Training row of each customer, -1 for customers the model never saw."""

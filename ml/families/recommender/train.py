@@ -1,6 +1,6 @@
-"""Training: tune ALS on [D-2h, D-h), compare ALS with popularity, recent popularity and item-item
-cosine on [D-h, D) (all in one MLflow parent run, one nested run each), refit the winner on all
-history before D and register it as challenger.
+"""Training: tune ALS on [D-2h, D-h), compare ALS with popularity, recent popularity, item-item
+cosine, repeat purchase and complete-the-basket on [D-h, D) (all in one MLflow parent run, one nested
+run each), refit the winner on all history before D and register it as challenger.
 
 `train_recommender` is the run on prepared inputs (no warehouse, no MLflow); `train` is the family's
 step around it.
@@ -17,6 +17,8 @@ import pandas as pd
 from ml.families.base import ModelRef
 from ml.families.recommender import config as family_config
 from ml.families.recommender import features
+from ml.families.recommender.associations import read_rules
+from ml.families.recommender.candidates import RULE_KINDS
 from ml.families.recommender.config import NAME, RecommenderConfig
 from ml.families.recommender.evaluate import Split, compare_candidates, read_split, tune_als
 from ml.families.recommender.interactions import InteractionMatrix, among
@@ -24,8 +26,8 @@ from ml.families.recommender.model import Recommender
 from ml.warehouse import Warehouse
 
 # Run params: every config field but the I/O chunk sizes (they bound memory, not the model);
-# als_grid is logged apart, as one string.
-_NOT_LOGGED = ("als_grid", "read_batch_rows", "score_chunk_customers")
+# als_grid is logged apart, as one string; the association thresholds by the mining's own run.
+_NOT_LOGGED = ("als_grid", "read_batch_rows", "score_chunk_customers", "associations")
 
 
 @dataclass
@@ -49,6 +51,7 @@ class TrainingData:
     validation: Callable[[], Split]
     test: Callable[[], Split]
     final: Callable[[], tuple[InteractionMatrix, np.ndarray]]  # matrix, still-sold flag per item
+    final_rules: Callable[[], pd.DataFrame | None] = lambda: None  # D's association rules, if a rule kind won
 
     @classmethod
     def held(cls, validation: Split, test: Split, final: InteractionMatrix, final_allowed: np.ndarray):
@@ -69,7 +72,8 @@ def train_recommender(
     als_params, trials = tune_als(data.validation(), config)
     winner, results = compare_candidates(data.test(), als_params, config, min_coverage)
     params = als_params if winner == "als" else None
-    recommender = Recommender.fit(winner, *data.final(), config, as_of, params)
+    rules = data.final_rules() if winner in RULE_KINDS else None
+    recommender = Recommender.fit(winner, *data.final(), config, as_of, params, rules)
     return TrainingOutcome(als_params, trials, results, winner, recommender)
 
 
@@ -84,9 +88,12 @@ def training_data(wh: Warehouse, as_of: dt.date, config: RecommenderConfig) -> T
         return matrix, among(matrix.items, features.active_products(wh, as_of, config))
 
     return TrainingData(
-        validation=lambda: read_split(wh, cuts["validation"], cuts["test"], config, config.tuning_max_users),
+        # tuning fits ALS alone, so the validation split needs no rules
+        validation=lambda: read_split(wh, cuts["validation"], cuts["test"], config, config.tuning_max_users,
+                                      with_rules=False),
         test=lambda: read_split(wh, cuts["test"], as_of, config),
         final=final,
+        final_rules=lambda: read_rules(wh, as_of),
     )
 
 
@@ -116,7 +123,8 @@ def train(wh: Warehouse, as_of: dt.date) -> ModelRef:
     description = (f"{outcome.winner} as of {as_of}: test {metric} {outcome.results[outcome.winner][metric]:.4f} "
                    f"(global popularity {outcome.results['popularity'][metric]:.4f})")
     ref = registry.register_challenger(model_uri, NAME, run.info.run_id, description)
-    simple = outcome.winner in ("popularity", "recent_popularity", "repeat_purchase")  # rules, nothing learnt
+    # rules, nothing learnt
+    simple = outcome.winner in ("popularity", "recent_popularity", "repeat_purchase", "complete_the_basket")
     registry.tag_version(ref, {registry.KIND_TAG: f"{registry.BASELINE_KIND_PREFIX if simple else ''}{outcome.winner}"})
     return ref
 

@@ -13,3 +13,22 @@ def test_overrides_come_from_the_config_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("VALUEFLOW_CONFIG_DIR", str(tmp_path))
     config = load()
     assert (config.top_n, config.half_life_days, config.seed) == (5, 90.0, RecommenderConfig().seed)
+
+
+def test_the_associations_section_overrides_its_own_settings(tmp_path, monkeypatch):
+    import pytest
+
+    from ml.families.config import FamilyConfigError
+
+    (tmp_path / "families").mkdir()
+    path = tmp_path / "families" / "recommender.yaml"
+    path.write_text("associations:\n  min_lift: 2\n  max_products: 500\n")
+    monkeypatch.setenv("VALUEFLOW_CONFIG_DIR", str(tmp_path))
+    rules = load().associations
+    assert (rules.min_lift, rules.max_products, rules.min_support) == (2.0, 500, RecommenderConfig().associations.min_support)
+    path.write_text("associations:\n  min_lifts: 2\n")
+    with pytest.raises(FamilyConfigError, match="associations.*unknown setting"):
+        load()
+    path.write_text("associations: 3\n")
+    with pytest.raises(FamilyConfigError, match="associations: expected a mapping"):
+        load()
