@@ -32,7 +32,7 @@ PRODUCT_ASSOCIATIONS = "marts.product_associations"
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
     USER_SEGMENTS: ("customer_id", "segment_id", "segment_name", "segment_rule"),
     USER_PROPENSITY: ("customer_id", "p_purchase_30d", "churn_risk", "propensity_decile"),
-    USER_RECOMMENDATIONS: ("customer_id", "rank", "product_id", "score", "source"),
+    USER_RECOMMENDATIONS: ("customer_id", "rank", "product_id", "score", "source", "reason"),
     USER_VALUE: ("customer_id", "expected_orders_90d", "p_alive", "predicted_clv_365d", "value_tier",
                  "historical_value", "expected_next_order_date", "p_order_30d", "p_order_60d", "p_order_90d",
                  "predicted_clv_365d_low", "predicted_clv_365d_high"),

@@ -2,10 +2,11 @@
 
 Modules in pipeline order: config (every knob) -> features (interaction SQL, the D / D-h / D-2h
 partitions of features.user_item_interactions) -> interactions (the user x item matrix) ->
-candidates (ALS, item-item cosine, popularity baselines; top-N ranking) -> metrics and evaluate
-(time-split backtests, ALS tuning, champion/challenger refits) -> train (one MLflow run, winner
-registered) -> model (the fitted `Recommender`) and pyfunc (its MLflow face) -> score (top-N per
-active customer into marts.user_recommendations), with fallback for customers the model never saw.
+content (product vectors from the catalogue) -> candidates (ALS, the ALS + content hybrid, item-item
+cosine, popularity baselines; top-N ranking) -> metrics and evaluate (time-split backtests, ALS and
+blend tuning, champion/challenger refits) -> train (one MLflow run, winner registered) -> model (the
+fitted `Recommender`) and pyfunc (its MLflow face) -> score (top-N per active customer into
+marts.user_recommendations), with fallback for customers the model never saw and reasons for every row.
 """
 from ml import catalog
 from ml.families.base import ModelFamily

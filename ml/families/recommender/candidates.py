@@ -3,7 +3,13 @@
 Every fitted model answers `score(history, rows) -> dense (len(rows) x n_items)` from its arrays
 alone, so a pickled model needs neither `implicit` nor its thread pools at scoring time.
 
-  als                implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008)
+  als                implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008); a product
+                     nobody interacted with gets a zero factor (ALS knows nothing of it)
+  hybrid             ALS blended with content similarity: (1 - w) * the ALS score scaled to 1 per
+                     customer + w * cosine(the customer's content profile, the product's content
+                     vector) (`content`: description words, category, price band); the profile is
+                     the confidence-weighted mean of the vectors of what they interacted with, so a
+                     product launched last week, or never bought, can rank by what it is
   item_cosine        item-item cosine similarity over the user's own history
   popularity         distinct buyers per item over the whole history (same list for everyone)
   recent_popularity  distinct buyers per item in the last `recent_days`
@@ -26,15 +32,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
 from ml.families.recommender.config import RecommenderConfig
 from ml.families.recommender.interactions import InteractionMatrix
 
-MODEL_KINDS = ("als", "item_cosine", "popularity", "recent_popularity", "repeat_purchase", "complete_the_basket")
+MODEL_KINDS = ("als", "hybrid", "item_cosine", "popularity", "recent_popularity", "repeat_purchase", "complete_the_basket")
 BASELINE_KINDS = ("popularity", "recent_popularity", "item_cosine", "repeat_purchase", "complete_the_basket")
 # Kinds fitted from association rules (antecedent_product_id, consequent_product_id, lift) as well.
 RULE_KINDS = ("complete_the_basket",)
+# Kinds fitted from the catalogue (raw.products: description, category, unit_price) as well.
+CATALOGUE_KINDS = ("hybrid",)
 
 
 def confidence(weights: sp.csr_matrix) -> sp.csr_matrix:
@@ -49,10 +58,11 @@ def confidence(weights: sp.csr_matrix) -> sp.csr_matrix:
 class FittedModel:
     kind: str
     params: dict = field(default_factory=dict)
-    item_scores: np.ndarray | None = None  # popularity models
+    item_scores: np.ndarray | None = None  # popularity models; hybrid: distinct buyers per item
     similarity: sp.csr_matrix | None = None  # item_cosine (items x items); complete_the_basket: rule lifts
-    user_factors: np.ndarray | None = None  # als
-    item_factors: np.ndarray | None = None  # als
+    user_factors: np.ndarray | None = None  # als, hybrid
+    item_factors: np.ndarray | None = None  # als, hybrid
+    content: sp.csr_matrix | None = None  # hybrid: items x content features, rows of unit length
 
     @property
     def n_items(self) -> int:
@@ -79,6 +89,20 @@ class FittedModel:
         lift = np.asarray((scaled @ self.similarity).todense(), dtype=np.float32)
         return (np.where(lift > 0, 1.0 + lift, 0.0) + self.item_scores).astype(np.float32)
 
+    def _hybrid_scores(self, history: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+        """(1 - w) * ALS / the customer's largest |ALS score| + w * content cosine, both within [-1, 1];
+        w per product (`hybrid_weights`)."""
+        weight = hybrid_weights(self.item_scores, float(self.params["content_weight"]),
+                                float(self.params.get("content_prior", 0.0)))
+        als = self.user_factors[rows] @ self.item_factors.T
+        als /= np.maximum(np.abs(als).max(axis=1, keepdims=True), 1e-12)
+        if self.content.shape[1] == 0:  # no catalogue (or one without words, categories, prices): ALS
+            return als.astype(np.float32)
+        profile = confidence(history[rows]) @ self.content  # sparse (users x features)
+        profile = normalize(profile).toarray().astype(np.float32)  # unit rows: the dot below is a cosine
+        similarity = np.asarray(self.content @ profile.T, dtype=np.float32).T  # sparse @ dense: dense
+        return ((1.0 - weight) * als + weight * similarity).astype(np.float32)
+
     def score(self, history: sp.csr_matrix, rows: np.ndarray, orders: sp.csr_matrix | None = None) -> np.ndarray:
         """Scores of every item for the users at `rows` of `history` (the training matrix's
         weights; `orders`, its order counts, ranks repeat purchases)."""
@@ -93,15 +117,19 @@ class FittedModel:
             return self._basket_scores(history, rows)
         if self.kind == "als":
             return self.user_factors[rows] @ self.item_factors.T
+        if self.kind == "hybrid":
+            return self._hybrid_scores(history, rows)
         raise ValueError(f"unknown model kind {self.kind!r}")
 
 
 def fit_model(
     kind: str, matrix: InteractionMatrix, config: RecommenderConfig, params: dict | None = None,
     rules: pd.DataFrame | None = None,
+    catalogue: pd.DataFrame | None = None,
 ) -> FittedModel:
-    """Fit one candidate on the training matrix. `params` are the ALS hyper-parameters; `rules`, the
-    association rules mined before the same cut-off (RULE_KINDS; none: popularity alone)."""
+    """Fit one candidate on the training matrix. `params` are the ALS hyper-parameters (the hybrid's
+    also `content_weight`); `rules`, the association rules mined before the same cut-off (RULE_KINDS;
+    none: popularity alone); `catalogue`, raw.products (CATALOGUE_KINDS; none: ALS alone)."""
     params = dict(params or {})
     if matrix.weights.nnz == 0:
         raise ValueError("cannot fit a recommender on an empty interaction matrix")
@@ -121,6 +149,8 @@ def fit_model(
         return _fit_item_cosine(matrix, config, params)
     if kind == "als":
         return _fit_als(matrix, config, params)
+    if kind == "hybrid":
+        return fit_hybrid(_fit_als(matrix, config, params), matrix, params, catalogue)
     raise ValueError(f"unknown model kind {kind!r}; expected one of {MODEL_KINDS}")
 
 
@@ -156,6 +186,33 @@ def _fit_item_cosine(matrix: InteractionMatrix, config: RecommenderConfig, param
     return FittedModel("item_cosine", params, similarity=model.similarity.tocsr().astype(np.float32))
 
 
+def fit_hybrid(als: FittedModel, matrix: InteractionMatrix, params: dict, catalogue: pd.DataFrame | None) -> FittedModel:
+    """The hybrid on a fitted ALS (tuning tries several blends on one ALS fit). `item_scores` holds
+    each product's distinct buyers, what its content weight is raised by (see `hybrid_weights`)."""
+    from ml.families.recommender.content import content_vectors
+
+    bought = matrix.weights if matrix.orders is None else matrix.orders
+    buyers = np.diff((bought > 0).tocsc().indptr).astype(np.float32)  # views alone are not evidence
+    blend = {"content_weight": float(params.get("content_weight", 0.2)),
+             "content_prior": float(params.get("content_prior", 0.0))}
+    return FittedModel("hybrid", {**als.params, **blend}, item_scores=buyers, user_factors=als.user_factors,
+                       item_factors=als.item_factors, content=content_vectors(matrix.items, catalogue))
+
+
+def hybrid_weights(buyers: np.ndarray, weight: float, prior: float) -> np.ndarray:
+    """Content weight per product: w + (1 - w) * prior / (prior + buyers).
+
+    A single blend weight cannot lift a new product above the established ones of the category a
+    customer likes: it shares their content score and has (almost) no ALS score. So the fewer
+    customers ALS has seen buy a product, the more its content speaks for it: a product nobody
+    bought is ranked by content alone, one bought by `prior` customers half way, and a best-seller
+    by the blend `w`. prior 0 is the plain blend.
+    """
+    if prior <= 0:
+        return np.full(len(buyers), weight, dtype=np.float32)
+    return (weight + (1.0 - weight) * prior / (prior + buyers)).astype(np.float32)
+
+
 def _fit_als(matrix: InteractionMatrix, config: RecommenderConfig, params: dict) -> FittedModel:
     from implicit.cpu.als import AlternatingLeastSquares
 
@@ -172,12 +229,12 @@ def _fit_als(matrix: InteractionMatrix, config: RecommenderConfig, params: dict)
             **params, num_threads=config.threads, random_state=config.seed, dtype=np.float32
         )
         model.fit(confidence(matrix.weights), show_progress=False)
-    return FittedModel(
-        "als",
-        params,
-        user_factors=np.ascontiguousarray(model.user_factors),
-        item_factors=np.ascontiguousarray(model.item_factors),
-    )
+    item_factors = np.ascontiguousarray(model.item_factors)
+    # A column nobody interacted with (a product on sale not yet bought, see interactions.widen)
+    # keeps a factor that is only its random start shrunk: zero says "ALS knows nothing of it".
+    item_factors[np.diff(matrix.weights.tocsc().indptr) == 0] = 0.0
+    return FittedModel("als", params, user_factors=np.ascontiguousarray(model.user_factors),
+                       item_factors=item_factors)
 
 
 def top_n(

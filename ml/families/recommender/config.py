@@ -53,6 +53,9 @@ class RecommenderConfig:
     # product drops out within two months.
     active_item_days: int = 42
     recent_days: int = 30  # window of the "recent popularity" baseline and of the fallback
+    # A product first sold within this many days of the cut-off is new: the share of recommended
+    # slots holding one is reported (new_product_share_at_N) beside NDCG.
+    new_product_days: int = 28
     # -- models ------------------------------------------------------------------------------
     cosine_neighbours: int = 100  # neighbours kept per item by item-item cosine
     # Measured on generated shops: few factors and low alpha win on small catalogues, more factors
@@ -67,6 +70,12 @@ class RecommenderConfig:
         }
     )
     max_trials: int = 8  # grid points tried on the validation split, sampled with `seed`
+    # Hybrid: score = (1 - w) * ALS (scaled to 1 per customer) + w * content similarity, w raised
+    # towards 1 for products few customers bought (prior p: w + (1 - w) * p / (p + buyers)); w and p
+    # are picked together on the validation split from these. No w of 0: that would be ALS itself,
+    # and new products, which ALS cannot score, would never appear.
+    content_weight_grid: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35, 0.5)
+    content_prior_grid: tuple[float, ...] = (0.0, 3.0, 10.0, 30.0)
     # Tuning fits max_trials ALS models; on a large shop a hash sample of this many customers
     # ranks the grid points as all of them would, at a fraction of the time and memory. The test
     # split (the reported metrics) and the final fit always use every customer.

@@ -10,7 +10,9 @@ both on purchases in [D-h, D), next to the global-popularity baseline.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -21,10 +23,17 @@ import scipy.sparse as sp
 from ml.families.base import Evaluation, ModelRef
 from ml.families.recommender import config as family_config
 from ml.families.recommender import features
-from ml.families.recommender.candidates import BASELINE_KINDS, FittedModel, fit_model, recommend_rows
+from ml.families.recommender.candidates import BASELINE_KINDS, FittedModel, fit_hybrid, fit_model, recommend_rows
 from ml.families.recommender.config import RecommenderConfig
-from ml.families.recommender.interactions import InteractionMatrix, among, build_matrix, build_relevance
-from ml.families.recommender.metrics import catalogue_coverage, ranking_metrics
+from ml.families.recommender.content import content_vectors, read_catalogue
+from ml.families.recommender.interactions import InteractionMatrix, among, build_matrix, build_relevance, widen
+from ml.families.recommender.metrics import (
+    catalogue_coverage,
+    intra_list_diversity,
+    new_product_share,
+    novelty,
+    ranking_metrics,
+)
 from ml.families.recommender.model import Recommender
 from ml.warehouse import Warehouse
 
@@ -32,10 +41,17 @@ from ml.warehouse import Warehouse
 @dataclass(frozen=True)
 class Split:
     cutoff: dt.date
-    train: InteractionMatrix
+    train: InteractionMatrix  # widened to every product on sale at the cut-off (interactions.widen)
     relevance: sp.csr_matrix  # holdout purchases, rows/columns as in `train`
     allowed: np.ndarray  # bool per item of `train`: still sold at the cut-off
     rules: pd.DataFrame | None = None  # association rules mined before the cut-off (complete_the_basket)
+    catalogue: pd.DataFrame | None = None  # raw.products (the hybrid; diversity's item vectors)
+    new_items: np.ndarray | None = None  # bool per item: first sold within new_product_days of the cut-off
+
+    @functools.cached_property
+    def content(self) -> sp.csr_matrix:
+        """Item content vectors (`content.content_vectors`), computed once per split."""
+        return content_vectors(self.train.items, self.catalogue)
 
 
 def make_split(
@@ -44,21 +60,44 @@ def make_split(
     active_products,
     cutoff: dt.date,
     config: RecommenderConfig,
+    catalogue: pd.DataFrame | None = None,
+    first_sold: pd.DataFrame | None = None,
 ) -> Split:
     """Assemble one backtest from the interaction rows at `cutoff` and the purchases after it."""
-    return split_from_matrix(build_matrix(interactions, cutoff, config), holdout, active_products, cutoff)
+    return split_from_matrix(build_matrix(interactions, cutoff, config), holdout, active_products, cutoff,
+                             config, catalogue, first_sold)
 
 
-def split_from_matrix(train: InteractionMatrix, holdout: pd.DataFrame, active_products, cutoff: dt.date) -> Split:
-    """One backtest from a training matrix already built (e.g. streamed from the warehouse)."""
-    return Split(cutoff, train, build_relevance(holdout, train), among(train.items, active_products))
+def split_from_matrix(train: InteractionMatrix, holdout: pd.DataFrame, active_products, cutoff: dt.date,
+                      config: RecommenderConfig | None = None, catalogue: pd.DataFrame | None = None,
+                      first_sold: pd.DataFrame | None = None) -> Split:
+    """One backtest from a training matrix already built (e.g. streamed from the warehouse), widened to
+    the products on sale. `first_sold` (product_id, first_sold) dates the new products; without it the
+    products nobody interacted with before the cut-off count as new."""
+    active_products = list(active_products)
+    train = widen(train, active_products)
+    return Split(cutoff, train, build_relevance(holdout, train), among(train.items, active_products),
+                 catalogue=catalogue, new_items=new_items(train, cutoff, config or RecommenderConfig(), first_sold))
+
+
+def new_items(train: InteractionMatrix, cutoff: dt.date, config: RecommenderConfig,
+              first_sold: pd.DataFrame | None) -> np.ndarray:
+    """Bool per item: first sold on or after cutoff - new_product_days (or never sold before it)."""
+    if first_sold is None:
+        return np.diff(train.weights.tocsc().indptr) == 0
+    dates = pd.Series(pd.to_datetime(first_sold["first_sold"]).to_numpy(),
+                      index=first_sold["product_id"].astype(str))
+    first = pd.Series(train.items, dtype=object).map(dates)
+    since = pd.Timestamp(cutoff - dt.timedelta(days=config.new_product_days))
+    return (first.isna() | (first >= since)).to_numpy(dtype=bool)
 
 
 def read_split(wh: Warehouse, cutoff: dt.date, end: dt.date, config: RecommenderConfig,
                max_users: int | None = None, with_rules: bool = True) -> Split:
     """The backtest at `cutoff` from the warehouse: its interaction partition (a hash sample of
-    `max_users` customers, if given), graded on purchases in [cutoff, end), with the association
-    rules of the baskets before `cutoff` (mined here, not stored: the mart holds D's)."""
+    `max_users` customers, if given), graded on purchases in [cutoff, end), with the catalogue, the
+    products' first sales and the association rules of the baskets before `cutoff` (mined here, not
+    stored: the mart holds D's)."""
     from dataclasses import replace
 
     from ml.families.recommender.associations import pair_rules_sql
@@ -68,6 +107,9 @@ def read_split(wh: Warehouse, cutoff: dt.date, end: dt.date, config: Recommender
         wh.query(features.holdout_sql(cutoff, end)),
         features.active_products(wh, cutoff, config),
         cutoff,
+        config,
+        read_catalogue(wh),
+        wh.query(features.first_sales_sql(cutoff)),
     )
     if not with_rules:
         return split
@@ -76,7 +118,8 @@ def read_split(wh: Warehouse, cutoff: dt.date, end: dt.date, config: Recommender
 
 
 def evaluate_model(model: FittedModel, split: Split, config: RecommenderConfig) -> dict[str, float]:
-    """Ranking metrics at `top_n` and catalogue coverage over customers with holdout purchases.
+    """Ranking metrics at `top_n`, catalogue coverage, novelty, the new products' share and (with a
+    catalogue) intra-list diversity, over customers with holdout purchases (see `metrics`).
 
     When repurchases are not allowed, items the customer already had are neither recommended nor
     counted as relevant, so customers who only rebought drop out of the average.
@@ -94,6 +137,11 @@ def evaluate_model(model: FittedModel, split: Split, config: RecommenderConfig) 
         done += len(batch)
     metrics = ranking_metrics(recommended, relevance[rows], k)
     metrics[f"coverage_at_{k}"] = catalogue_coverage(recommended, int(split.allowed.sum()))
+    metrics[f"novelty_at_{k}"] = novelty(recommended, split.train.weights)
+    if split.new_items is not None:
+        metrics[f"new_product_share_at_{k}"] = new_product_share(recommended, split.new_items)
+    if split.content.shape[1]:  # no catalogue data, no item vectors to compare
+        metrics[f"diversity_at_{k}"] = intra_list_diversity(recommended, split.content)
     return metrics
 
 
@@ -131,19 +179,47 @@ def tune_als(validation: Split, config: RecommenderConfig) -> tuple[dict, pd.Dat
     return _plain(trials[best_index][0]), table
 
 
+def tune_blend(validation: Split, als_params: dict, config: RecommenderConfig) -> tuple[dict, pd.DataFrame]:
+    """Pick the hybrid's content weight and prior by NDCG on the validation split, on one ALS fit
+    with the tuned parameters (the holdout never sees the choice). Ties: the earlier grid point
+    (smaller prior, smaller weight: closer to ALS).
+
+    Returns the hybrid's parameters (ALS's plus `content_weight`, `content_prior`) and one row per
+    point tried.
+    """
+    base = fit_hybrid(fit_model("als", validation.train, config, als_params), validation.train, {},
+                      validation.catalogue)
+    trials = []
+    for prior, weight in itertools.product(config.content_prior_grid, config.content_weight_grid):
+        model = dataclasses.replace(base, params={**base.params, "content_weight": float(weight),
+                                                  "content_prior": float(prior)})
+        trials.append((model.params, evaluate_model(model, validation, config)))
+    metric = f"ndcg_at_{config.top_n}"
+    best_index = int(np.argmax([metrics[metric] for _, metrics in trials]))
+    table = pd.DataFrame([{**params, **metrics} for params, metrics in trials])
+    return _plain(trials[best_index][0]), table
+
+
 def compare_candidates(
-    test: Split, als_params: dict, config: RecommenderConfig, min_coverage: float = 0.0
+    test: Split, als_params: dict, config: RecommenderConfig, min_coverage: float = 0.0,
+    hybrid_params: dict | None = None,
 ) -> tuple[str, dict[str, dict[str, float]]]:
-    """Fit ALS and the baselines on the test split; return the winner and every candidate's metrics.
+    """Fit ALS, the hybrid (with the blend of `hybrid_params`, when given) and the baselines on the test split;
+    return the winner and every candidate's metrics.
 
     The winner has the best NDCG among candidates whose catalogue coverage reaches `min_coverage`
     (the promotion guardrail: registering a model that must fail it would leave no champion), or
-    among all of them if none does. On equal NDCG the earlier of ("als", *BASELINE_KINDS) wins.
+    among all of them if none does. On equal NDCG the earlier of ("als", "hybrid", *BASELINE_KINDS) wins.
     """
     results = {}
-    for kind in ("als", *BASELINE_KINDS):
-        model = fit_model(kind, test.train, config, als_params if kind == "als" else None, test.rules)
-        results[kind] = evaluate_model(model, test, config)
+    als = fit_model("als", test.train, config, als_params)
+    results["als"] = evaluate_model(als, test, config)
+    if hybrid_params is not None:  # the same ALS fit underneath: the blend is all that differs
+        hybrid = fit_hybrid(als, test.train, hybrid_params, test.catalogue)
+        results["hybrid"] = evaluate_model(hybrid, test, config)
+    del als
+    for kind in BASELINE_KINDS:
+        results[kind] = evaluate_model(fit_model(kind, test.train, config, None, test.rules), test, config)
     metric, coverage = f"ndcg_at_{config.top_n}", f"coverage_at_{config.top_n}"
     eligible = [kind for kind in results if results[kind][coverage] >= min_coverage] or list(results)
     winner = max(eligible, key=lambda kind: (results[kind][metric], -list(results).index(kind)))
@@ -169,7 +245,7 @@ def evaluate_recommenders(
     metrics, lists = {}, {}
     rows = np.flatnonzero(np.diff(split.relevance.indptr) > 0)
     for name, recommender in recommenders.items():
-        refitted = recommender.refit(split.train, split.allowed, split.cutoff, split.rules)
+        refitted = recommender.refit(split.train, split.allowed, split.cutoff, split.rules, split.catalogue)
         metrics[name] = evaluate_model(refitted.model, split, config)
         batches = recommend_rows(refitted.model, split.train, rows, config, allowed=split.allowed)
         lists[name] = [items for _, items, _ in batches]

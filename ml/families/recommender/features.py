@@ -117,6 +117,18 @@ def holdout_sql(start: dt.date, end: dt.date) -> str:
     """
 
 
+def first_sales_sql(as_of: dt.date) -> str:
+    """SELECT product_id, first_sold: the day of each product's first sale (to anyone) before `as_of`."""
+    bought = "quantity > 0 AND NOT COALESCE(is_return, FALSE)"
+    return f"""
+    SELECT product_id, MIN(CAST(invoice_ts AS DATE)) AS first_sold
+    FROM raw.order_lines
+    WHERE {bought} AND product_id IS NOT NULL AND {MERCHANDISE}
+      AND invoice_ts < CAST({date_literal(as_of)} AS TIMESTAMP)
+    GROUP BY product_id
+    """
+
+
 def active_items_sql(as_of: dt.date, config: RecommenderConfig, has_catalogue: bool) -> str:
     """SELECT the products still sold at `as_of`: a sale in the last `active_item_days` days and,
     when raw.products has rows, present in the catalogue."""

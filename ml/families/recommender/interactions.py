@@ -203,6 +203,26 @@ def read_matrix(wh, table: str, where: str, as_of: dt.date, config: RecommenderC
     return assemble_matrix(batches, distinct("customer_id"), distinct("product_id"), as_of, config, total_rows)
 
 
+def widen(matrix: InteractionMatrix, product_ids) -> InteractionMatrix:
+    """The matrix with an empty column for each of `product_ids` it lacks (products on sale that no
+    known customer has bought or viewed yet), columns still sorted: only a candidate that reads the
+    catalogue (the hybrid) can rank them, but every candidate is graded on their holdout purchases."""
+    wanted = pd.Index(pd.Series(list(product_ids), dtype=object).astype(str).unique())
+    extra = wanted.difference(pd.Index(matrix.items))
+    if len(extra) == 0:
+        return matrix
+    items = np.asarray(sorted([*matrix.items, *extra]), dtype=object)
+    # old columns keep their order among the new ones, so only the column indices move
+    moved = pd.Index(items).get_indexer(matrix.items).astype(np.int32)
+
+    def place(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
+        if m is None:
+            return None
+        return sp.csr_matrix((m.data, moved[m.indices], m.indptr), shape=(m.shape[0], len(items)))
+
+    return InteractionMatrix(matrix.users, items, place(matrix.weights), place(matrix.recent), place(matrix.orders))
+
+
 def _checked(interactions: pd.DataFrame) -> pd.DataFrame:
     require_columns(interactions, ["customer_id", "product_id", "weight", "last_purchase_date"], "interactions")
     frame = interactions.dropna(subset=["customer_id", "product_id"])

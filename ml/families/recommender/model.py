@@ -48,15 +48,18 @@ class Recommender:
         as_of: dt.date,
         params: dict | None = None,
         rules: pd.DataFrame | None = None,
+        catalogue: pd.DataFrame | None = None,
     ) -> Recommender:
-        return cls(fit_model(kind, train, config, params, rules), train, np.asarray(allowed, bool), config, as_of)
+        model = fit_model(kind, train, config, params, rules, catalogue)
+        return cls(model, train, np.asarray(allowed, bool), config, as_of)
 
     def refit(self, train: InteractionMatrix, allowed: np.ndarray, as_of: dt.date,
-              rules: pd.DataFrame | None = None) -> Recommender:
+              rules: pd.DataFrame | None = None, catalogue: pd.DataFrame | None = None) -> Recommender:
         """The same recipe (kind, hyper-parameters, settings) fitted on other history (and the
-        association rules mined from it), so that two registered models can be compared on one
-        holdout without either having seen it."""
-        return Recommender.fit(self.model.kind, train, allowed, self.config, as_of, self.model.params, rules)
+        association rules mined from it, the catalogue), so that two registered models can be
+        compared on one holdout without either having seen it."""
+        return Recommender.fit(self.model.kind, train, allowed, self.config, as_of, self.model.params, rules,
+                               catalogue)
 
     def user_index(self, customer_ids) -> np.ndarray:
         """Training row of each customer, -1 for customers the model never saw."""

@@ -1,5 +1,6 @@
 """Scoring: top-N per active customer into marts.user_recommendations; customers the model never saw
-get the popular products of their segment (marts.user_segments), else overall (see `fallback`).
+get the popular products of their segment (marts.user_segments), else overall (see `fallback`);
+every row says why (`reasons`).
 
 The SQL is plain ANSI read alike by DuckDB and PostgreSQL; everything strictly before the as-of date.
 """
@@ -14,8 +15,11 @@ from ml import catalog
 from ml.families.base import ModelRef
 from ml.families.recommender import config as family_config
 from ml.families.recommender import features
+from ml.families.recommender.associations import read_rules
+from ml.families.recommender.content import read_catalogue
 from ml.families.recommender.fallback import fallback_recommendations
 from ml.families.recommender.model import Recommender
+from ml.families.recommender.reasons import Explainer
 from ml.sql import date_literal
 from ml.warehouse import Warehouse
 
@@ -84,13 +88,16 @@ def recommendation_chunks(
     by_segment: pd.DataFrame | None,
     segments: pd.DataFrame | None,
     chunk: int,
+    explainer: Explainer | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Top-N rows per customer, `chunk` customers at a time: the model for customers it knows, the
-    fallback for the others. Memory stays flat whatever the number of customers."""
+    fallback for the others, each row with its reason (`explainer`; default: no rules, no catalogue).
+    Memory stays flat whatever the number of customers."""
     k = recommender.config.top_n
+    explainer = explainer or Explainer.build(recommender)
     empty = pd.DataFrame({"customer_id": pd.Series(dtype=object), "rank": pd.Series(dtype="int64"),
                           "product_id": pd.Series(dtype=object), "score": pd.Series(dtype="float64"),
-                          "source": pd.Series(dtype=object)})
+                          "source": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
     if not customers:
         yield empty  # an empty partition is still a result: no active customer on this date
         return
@@ -104,6 +111,7 @@ def recommendation_chunks(
                 unseen = unseen.merge(segments, on="customer_id", how="left")
             parts.append(fallback_recommendations(unseen, overall, k, by_segment))
         frame = pd.concat([p for p in parts if not p.empty] or [empty], ignore_index=True)
+        frame["reason"] = explainer.explain(frame, recommender)
         yield frame.astype({"rank": "int64", "score": "float64"})
 
 
@@ -135,6 +143,7 @@ def score(wh: Warehouse, as_of: dt.date, champion: ModelRef) -> int:
         by_segment = wh.query(
             segment_popularity_sql(as_of, config.recent_days, active_sql, catalog.USER_SEGMENTS, SEGMENT_COLUMN)
         )
+    explainer = Explainer.build(recommender, read_rules(wh, as_of), read_catalogue(wh))
     chunks = recommendation_chunks(recommender, customers, active_products, overall, by_segment, segments,
-                                   chunk=config.score_chunk_customers)
+                                   chunk=config.score_chunk_customers, explainer=explainer)
     return marts.write_mart(wh, catalog.USER_RECOMMENDATIONS, chunks, as_of, champion)

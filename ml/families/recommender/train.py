@@ -1,6 +1,7 @@
-"""Training: tune ALS on [D-2h, D-h), compare ALS with popularity, recent popularity, item-item
-cosine, repeat purchase and complete-the-basket on [D-h, D) (all in one MLflow parent run, one nested
-run each), refit the winner on all history before D and register it as challenger.
+"""Training: tune ALS, then the hybrid's content weight, on [D-2h, D-h); compare ALS and the hybrid
+with popularity, recent popularity, item-item cosine, repeat purchase and complete-the-basket on
+[D-h, D) (all in one MLflow parent run, one nested run each), refit the winner on all history before
+D and register it as challenger.
 
 `train_recommender` is the run on prepared inputs (no warehouse, no MLflow); `train` is the family's
 step around it.
@@ -18,10 +19,11 @@ from ml.families.base import ModelRef
 from ml.families.recommender import config as family_config
 from ml.families.recommender import features
 from ml.families.recommender.associations import read_rules
-from ml.families.recommender.candidates import RULE_KINDS
+from ml.families.recommender.candidates import CATALOGUE_KINDS, RULE_KINDS
 from ml.families.recommender.config import NAME, RecommenderConfig
-from ml.families.recommender.evaluate import Split, compare_candidates, read_split, tune_als
-from ml.families.recommender.interactions import InteractionMatrix, among
+from ml.families.recommender.content import read_catalogue
+from ml.families.recommender.evaluate import Split, compare_candidates, read_split, tune_als, tune_blend
+from ml.families.recommender.interactions import InteractionMatrix, among, widen
 from ml.families.recommender.model import Recommender
 from ml.warehouse import Warehouse
 
@@ -37,6 +39,8 @@ class TrainingOutcome:
     results: dict[str, dict[str, float]]  # test-split metrics of ALS and every baseline
     winner: str  # kind with the best test NDCG (coverage permitting): the one registered
     recommender: Recommender  # the winner refitted on all history before as_of
+    hybrid_params: dict | None = None  # ALS's plus the content weight chosen on the validation split
+    blend_trials: pd.DataFrame | None = None  # one row per content weight tried
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class TrainingData:
     test: Callable[[], Split]
     final: Callable[[], tuple[InteractionMatrix, np.ndarray]]  # matrix, still-sold flag per item
     final_rules: Callable[[], pd.DataFrame | None] = lambda: None  # D's association rules, if a rule kind won
+    catalogue: Callable[[], pd.DataFrame | None] = lambda: None  # raw.products, if a catalogue kind won
 
     @classmethod
     def held(cls, validation: Split, test: Split, final: InteractionMatrix, final_allowed: np.ndarray):
@@ -67,14 +72,18 @@ def train_recommender(
 ) -> TrainingOutcome:
     """Tune ALS on the validation split, pick the winner on the test split (see
     `compare_candidates` for the role of `min_coverage`), refit it on the final matrix."""
-    # Each input is passed straight into its step and held by nothing else, so it is freed when
-    # the step returns: at most one matrix is alive at a time.
-    als_params, trials = tune_als(data.validation(), config)
-    winner, results = compare_candidates(data.test(), als_params, config, min_coverage)
-    params = als_params if winner == "als" else None
+    # Each input is passed straight into its steps and held by nothing else, so it is freed when
+    # they return: at most one matrix is alive at a time.
+    validation = data.validation()
+    als_params, trials = tune_als(validation, config)
+    hybrid_params, blend_trials = tune_blend(validation, als_params, config)
+    del validation
+    winner, results = compare_candidates(data.test(), als_params, config, min_coverage, hybrid_params)
+    params = {"als": als_params, "hybrid": hybrid_params}.get(winner)
     rules = data.final_rules() if winner in RULE_KINDS else None
-    recommender = Recommender.fit(winner, *data.final(), config, as_of, params, rules)
-    return TrainingOutcome(als_params, trials, results, winner, recommender)
+    catalogue = data.catalogue() if winner in CATALOGUE_KINDS else None
+    recommender = Recommender.fit(winner, *data.final(), config, as_of, params, rules, catalogue)
+    return TrainingOutcome(als_params, trials, results, winner, recommender, hybrid_params, blend_trials)
 
 
 def training_data(wh: Warehouse, as_of: dt.date, config: RecommenderConfig) -> TrainingData:
@@ -84,8 +93,9 @@ def training_data(wh: Warehouse, as_of: dt.date, config: RecommenderConfig) -> T
     cuts = config.cutoffs(as_of)
 
     def final() -> tuple[InteractionMatrix, np.ndarray]:
-        matrix = features.read_interactions(wh, as_of, config)
-        return matrix, among(matrix.items, features.active_products(wh, as_of, config))
+        active = features.active_products(wh, as_of, config)
+        matrix = widen(features.read_interactions(wh, as_of, config), active)  # as the splits are
+        return matrix, among(matrix.items, active)
 
     return TrainingData(
         # tuning fits ALS alone, so the validation split needs no rules
@@ -94,6 +104,7 @@ def training_data(wh: Warehouse, as_of: dt.date, config: RecommenderConfig) -> T
         test=lambda: read_split(wh, cuts["test"], as_of, config),
         final=final,
         final_rules=lambda: read_rules(wh, as_of),
+        catalogue=lambda: read_catalogue(wh),
     )
 
 
@@ -144,14 +155,19 @@ def _log_outcome(outcome: TrainingOutcome, config: RecommenderConfig, as_of: dt.
                        "n_active_items": int(outcome.recommender.allowed.sum())})
     # Side by side in one run: every candidate under its prefix, the registered winner unprefixed.
     mlflow.log_metrics({key: float(value) for key, value in outcome.results[outcome.winner].items()})
+    if outcome.hybrid_params is not None:
+        mlflow.log_params({f"hybrid_{key}": outcome.hybrid_params[key] for key in ("content_weight", "content_prior")})
+    learnt = {"als": outcome.als_params, "hybrid": outcome.hybrid_params}
     for kind, metrics in outcome.results.items():
-        prefix = "als_" if kind == "als" else f"baseline_{kind}_"
+        prefix = f"{kind}_" if kind in learnt else f"baseline_{kind}_"
         mlflow.log_metrics({f"{prefix}{key}": float(value) for key, value in metrics.items()})
         with tracking.start_run(NAME, as_of, run_name=kind, nested=True, tags={registry.CANDIDATE_TAG: kind}):
-            mlflow.log_params(outcome.als_params if kind == "als" else {"kind": kind})
+            mlflow.log_params(learnt.get(kind) or {"kind": kind})
             mlflow.log_metrics({key: float(value) for key, value in metrics.items()})
     mlflow.log_metric(f"validation_best_ndcg_at_{k}", float(outcome.trials[f"ndcg_at_{k}"].max()))
     mlflow.log_table(outcome.trials, artifact_file="als_validation_trials.json")
+    if outcome.blend_trials is not None:
+        mlflow.log_table(outcome.blend_trials, artifact_file="hybrid_validation_trials.json")
     mlflow.log_dict(outcome.results, "test_split_metrics.json")
     return log_recommender(outcome.recommender)
 

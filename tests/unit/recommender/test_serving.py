@@ -122,8 +122,10 @@ def test_training_run_and_fair_comparison(shop):
     split = make_split(inter, holdout, active, CUTOFF, CONFIG)
     outcome = train_recommender(TrainingData.held(split, split, split.train, split.allowed), CUTOFF, CONFIG)
     assert outcome.winner in ("als", "item_cosine")
-    assert set(outcome.results) == {"als", "popularity", "recent_popularity", "item_cosine", "repeat_purchase",
-                                    "complete_the_basket"}
+    assert set(outcome.results) == {"als", "hybrid", "popularity", "recent_popularity", "item_cosine",
+                                    "repeat_purchase", "complete_the_basket"}
+    # no catalogue here: the hybrid is ALS scaled, the same ranking, and ALS wins the tie
+    assert outcome.results["hybrid"]["ndcg_at_10"] == outcome.results["als"]["ndcg_at_10"]
     assert outcome.recommender.model.kind == outcome.winner
     pop = Recommender.fit("popularity", split.train, split.allowed, CONFIG, CUTOFF)
     metrics, pairwise = evaluate_recommenders({"challenger": outcome.recommender, "champion": pop}, split, CONFIG)

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from ml.families.recommender.config import RecommenderConfig
-from ml.families.recommender.features import active_items_sql, holdout_sql, interactions_sql
+from ml.families.recommender.content import read_catalogue
+from ml.families.recommender.features import active_items_sql, first_sales_sql, holdout_sql, interactions_sql
 from ml.families.recommender.interactions import build_matrix
 from ml.sql import date_literal
 from tests.unit.recommender.matrices import assert_same_matrix, random_interactions
@@ -107,6 +108,16 @@ def test_holdout_and_active_items(run_sql):
     assert set(zip(holdout.customer_id, holdout.product_id)) == {("c1", "p1"), ("c2", "p1"), ("c2", "p3")}
     active = set(run_sql(active_items_sql(AS_OF, CONFIG, has_catalogue=True)).product_id)
     assert active == {"p1", "p2"}  # p4 last sold 152 days ago; p3 sold on D (not yet known)
+
+
+def test_first_sales_and_the_catalogue(run_sql, any_warehouse):
+    first = run_sql(first_sales_sql(AS_OF))
+    # p1's first sale is c1's on 02-20 (the guest's came later); p2's was sold, then returned; p3 on D
+    assert {r.product_id: pd.Timestamp(r.first_sold) for r in first.itertuples()} == {
+        "p1": pd.Timestamp("2024-02-20"), "p2": pd.Timestamp("2024-02-29"), "p4": pd.Timestamp("2023-10-01")}
+    catalogue = read_catalogue(any_warehouse)
+    assert list(catalogue.columns) == ["product_id", "description", "category", "unit_price"]
+    assert sorted(catalogue["product_id"]) == ["p1", "p2", "p3", "p4"] and catalogue["category"].isna().all()
 
 
 def test_scoring_queries(run_sql):
