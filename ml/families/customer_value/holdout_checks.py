@@ -16,8 +16,14 @@ from ml.families.customer_value.timing import ORDER_WITHIN_DAYS, mean_gap_baseli
 from ml.families.customer_value.uncertainty import coverage
 
 
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+def auc_or_nan(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC, NaN where the labels hold one class only (nothing to rank)."""
     return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
+
+
+def censored(days: np.ndarray, window: int) -> np.ndarray:
+    """Days to an order, at most the window's length; no date (NaN) counts as the window's end."""
+    return np.minimum(np.nan_to_num(np.asarray(days, dtype=float), nan=window), window)
 
 
 def next_order_metrics(predicted: pd.DataFrame, features: pd.DataFrame, first_order: pd.Series,
@@ -34,13 +40,13 @@ def next_order_metrics(predicted: pd.DataFrame, features: pd.DataFrame, first_or
     for d in (d for d in ORDER_WITHIN_DAYS if d <= days):
         labels = (ordered_after < d).astype(int)
         p = predicted[f"p_order_{d}d"].to_numpy(dtype=float)
-        metrics |= {f"p_order_{d}d_auc": _auc(labels, p),
+        metrics |= {f"p_order_{d}d_auc": auc_or_nan(labels, p),
                     f"p_order_{d}d_brier": float(brier_score_loss(labels, np.clip(p, 0, 1))),
                     f"p_order_{d}d_mean": float(p.mean()), f"p_order_{d}d_observed": float(labels.mean()),
-                    f"baseline_mean_gap_p_order_{d}d_auc": _auc(labels, -np.nan_to_num(baseline_days, nan=1e9))}
+                    f"baseline_mean_gap_p_order_{d}d_auc": auc_or_nan(labels, -np.nan_to_num(baseline_days, nan=1e9))}
     censored_actual = np.minimum(ordered_after, days)
-    model_days = np.minimum(np.nan_to_num(predicted["days_to_next_order"].to_numpy(dtype=float), nan=days), days)
-    gap_days = np.minimum(np.nan_to_num(baseline_days, nan=days), days)
+    model_days = censored(predicted["days_to_next_order"].to_numpy(dtype=float), days)
+    gap_days = censored(baseline_days, days)
     metrics["next_order_censored_mae_days"] = float(np.mean(np.abs(model_days - censored_actual)))
     metrics["baseline_mean_gap_next_order_censored_mae_days"] = float(np.mean(np.abs(gap_days - censored_actual)))
     metrics["next_order_date_share"] = float(np.mean(~np.isnan(predicted["days_to_next_order"].to_numpy(dtype=float))))

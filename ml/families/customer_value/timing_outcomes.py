@@ -19,22 +19,18 @@ import math
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from ml import catalog
 from ml.families.base import ModelRef
 from ml.families.customer_value.config import NAME
 from ml.families.customer_value.features import ensure_features, first_purchase_sql, read_features
+from ml.families.customer_value.holdout_checks import auc_or_nan, censored
 from ml.families.customer_value.timing import mean_gap_baseline
 from ml.families.customer_value.uncertainty import coverage
 from ml.outcomes import Outcome, realized_customers, window_covered, window_end
 from ml.warehouse import Warehouse
 
 AUC_DAYS, DATE_DAYS = 30, 90
-
-
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else math.nan
 
 
 def first_orders(truth: Warehouse, as_of: dt.date, days: int) -> pd.Series:
@@ -81,9 +77,9 @@ def timing_outcomes(wh: Warehouse, truth: Warehouse, as_of: dt.date, mart: pd.Da
         first = first_orders(truth, as_of, AUC_DAYS).reindex(mart.index)
         labels = first.notna().to_numpy().astype(int)
         gap_days = mean_gap_baseline(features)
-        out.append(Outcome(NAME, names["auc"], _auc(labels, mart["p_order_30d"].to_numpy(dtype=float)),
-                           {"mean_gap_next_order": _auc(labels, -np.nan_to_num(gap_days, nan=1e9)),
-                            "recency": _auc(labels, -features["days_since_last"].to_numpy(dtype=float))},
+        out.append(Outcome(NAME, names["auc"], auc_or_nan(labels, mart["p_order_30d"].to_numpy(dtype=float)),
+                           {"mean_gap_next_order": auc_or_nan(labels, -np.nan_to_num(gap_days, nan=1e9)),
+                            "recency": auc_or_nan(labels, -features["days_since_last"].to_numpy(dtype=float))},
                            n, True, f"{n} customers of {catalog.USER_VALUE}, {int(labels.sum())} with an order in "
                            f"[{as_of}, {window_end(as_of, AUC_DAYS)})",
                            {"mean_p_order_30d": float(mart["p_order_30d"].mean()), "observed": float(labels.mean())}))
@@ -97,8 +93,8 @@ def timing_outcomes(wh: Warehouse, truth: Warehouse, as_of: dt.date, mart: pd.Da
     actual = np.where(np.isnan(first), DATE_DAYS, np.minimum(first, DATE_DAYS))
     dates = pd.to_datetime(mart["expected_next_order_date"])
     model_days = ((dates - pd.Timestamp(as_of)).dt.days.to_numpy(dtype=float))
-    model_days = np.minimum(np.nan_to_num(model_days, nan=DATE_DAYS), DATE_DAYS)
-    gap_days = np.minimum(np.nan_to_num(mean_gap_baseline(features), nan=DATE_DAYS), DATE_DAYS)
+    model_days = censored(model_days, DATE_DAYS)
+    gap_days = censored(mean_gap_baseline(features), DATE_DAYS)
     out.append(Outcome(NAME, names["date"], float(np.mean(np.abs(model_days - actual))),
                        {"mean_gap_next_order": float(np.mean(np.abs(gap_days - actual)))}, n, False,
                        f"{n} customers; days from {as_of} to the first order in [{as_of}, {window_end(as_of, DATE_DAYS)}), "
