@@ -2,6 +2,12 @@
 lines with weekly/yearly seasonality and holiday peaks, cancellations and returns, browse and
 add-to-cart events, and reviews.
 
+New products arrive as real shops launch them: a steady trickle through the two years and a
+Christmas range every November (`COLLECTION_WEEKS`), cleared in January; a product's first
+`NOVELTY_WEEKS` weeks on sale draw extra demand within its category ("new in"). Descriptions are
+words a catalogue carries (colour or style, and a noun of the category), so content-based models
+have something to read, as on a real export.
+
 Order lines are written in the UCI Online Retail II layout, so the same loader reads generated and
 real exports. The archetype of every customer is written aside (`customers_truth.csv`) as ground
 truth for tests; it never enters the warehouse.
@@ -29,6 +35,27 @@ COUNTRIES = ("United Kingdom", "Germany", "France", "EIRE", "Netherlands", "Spai
 COUNTRY_WEIGHTS = np.array([0.82, 0.05, 0.05, 0.04, 0.02, 0.02])
 # Share of each weekday in a week's orders (Mon..Sun): shops like this one peak mid-week.
 WEEKDAY_WEIGHTS = np.array([0.17, 0.18, 0.18, 0.17, 0.14, 0.06, 0.10])
+# The Christmas range arrives through November (ISO weeks), sells through the holiday and is
+# cleared in January; each year's range is this share of the catalogue.
+COLLECTION_WEEKS = (44, 45, 46, 47)
+COLLECTION_SHARE = 0.05
+COLLECTION_WEEKS_ON_SALE = 10
+# "New in": a line of a category in which a product launched in the last NOVELTY_WEEKS weeks is on
+# sale buys one of those (by popularity) with this probability, instead of the category's usual mix.
+NOVELTY_WEEKS = 8
+NOVELTY_SHARE = 0.15
+STYLE_WORDS = ("WHITE", "RED", "PINK", "BLUE", "GREEN", "IVORY", "BLACK", "VINTAGE", "RETRO", "RUSTIC",
+               "FLORAL", "POLKADOT", "REGENCY", "SCANDI", "GINGHAM", "STRIPED")
+CATEGORY_NOUNS = {
+    "home": ("CANDLE HOLDER", "CUSHION COVER", "PHOTO FRAME", "WALL CLOCK", "DOORSTOP", "VASE"),
+    "kitchen": ("MUG", "TEAPOT", "CAKE TIN", "TEA TOWEL", "LUNCH BOX", "EGG CUP"),
+    "garden": ("PLANTER", "BIRD FEEDER", "WATERING CAN", "GARDEN SIGN", "LANTERN", "WIND CHIME"),
+    "toys": ("SKIPPING ROPE", "SPINNING TOP", "PUPPET", "JIGSAW", "DOLLY", "MONEY BANK"),
+    "stationery": ("NOTEBOOK", "GIFT WRAP", "PENCIL SET", "GREETING CARD", "STICKER SHEET", "CALENDAR"),
+    "fashion": ("TOTE BAG", "SCARF", "PURSE", "HAIR CLIP", "UMBRELLA", "SHOPPER"),
+    "beauty": ("SOAP", "WASH BAG", "MIRROR", "BATH SALTS", "HAND CREAM", "TRINKET BOX"),
+    "electronics": ("RADIO", "FAIRY LIGHTS", "DESK LAMP", "SPEAKER", "ALARM CLOCK", "NIGHT LIGHT"),
+}
 # Customers generated at once: about 1.4 GiB at peak, whatever the shop's size.
 CHUNK_CUSTOMERS = 25_000
 # Return invoices of a sliced shop are numbered from here, above any order's invoice number.
@@ -88,6 +115,15 @@ def _catalogue(spec: ShopSpec, rng: np.random.Generator) -> pd.DataFrame:
     # Some products are retired before the end; recommenders must never offer them.
     retire_week = np.where(rng.random(n) < 0.08, rng.integers(spec.weeks // 2, spec.weeks - 8, n), spec.weeks + 1)
     retire_week = np.maximum(retire_week, launch_week + 4)
+    # A child stream: the draws above stay what they were before ranges and words existed.
+    extra = rng.spawn(1)[0]
+    is_range = np.zeros(n, dtype=bool)
+    for week in _collection_weeks(spec):
+        evergreen = np.flatnonzero((launch_week == 0) & (retire_week > spec.weeks) & ~is_range)
+        picked = extra.choice(evergreen, min(len(evergreen), max(1, round(COLLECTION_SHARE * n))), replace=False)
+        launch_week[picked] = week + extra.integers(0, len(COLLECTION_WEEKS), len(picked))
+        retire_week[picked] = launch_week[picked] + COLLECTION_WEEKS_ON_SALE
+        is_range[picked] = True
     return pd.DataFrame(
         {
             "product_id": [f"P{10000 + i}" for i in range(n)],
@@ -97,9 +133,24 @@ def _catalogue(spec: ShopSpec, rng: np.random.Generator) -> pd.DataFrame:
             "popularity": popularity,
             "launch_week": launch_week,
             "retire_week": retire_week,
-            "description": [f"{CATEGORIES[c].upper()} ITEM {i}" for i, c in enumerate(category)],
+            "description": _descriptions(category, is_range, extra),
         }
     )
+
+
+def _collection_weeks(spec: ShopSpec) -> list[int]:
+    """The week (since the start) each year's Christmas range starts arriving, if within the period."""
+    first = COLLECTION_WEEKS[0]
+    return [w for w in range(1, spec.weeks)
+            if (spec.start + dt.timedelta(weeks=w)).isocalendar()[1] == first]
+
+
+def _descriptions(category: np.ndarray, is_range: np.ndarray, rng: np.random.Generator) -> list[str]:
+    """"RED VINTAGE TEAPOT", "CHRISTMAS FLORAL MUG": style words and a noun of the product's category."""
+    style = rng.integers(0, len(STYLE_WORDS), len(category))
+    noun = rng.integers(0, 6, len(category))
+    return [("CHRISTMAS " if r else "") + f"{STYLE_WORDS[s]} {CATEGORY_NOUNS[CATEGORIES[c]][k]}"
+            for c, r, s, k in zip(category, is_range, style, noun)]
 
 
 def _customers(spec: ShopSpec, rng: np.random.Generator, count: int, first_id: int = 12000) -> pd.DataFrame:
@@ -159,6 +210,7 @@ def _lines(spec, customers, catalogue, orders, rng, first_invoice: int = 500000)
     u = rng.random(len(order_idx))
     category = np.minimum((u[:, None] > cum_taste[cust_pos]).sum(axis=1), len(CATEGORIES) - 1)
     product_pos = _pick_products(catalogue, category, week, rng)
+    _buy_new_in(catalogue, category, week, product_pos, rng.spawn(1)[0])
     units = np.array([a.units_per_line for a in ARCHETYPES])[archetype[order_idx]]
     quantity = 1 + rng.poisson(units - 1 + 1e-9)
     price_factor = np.array([a.price_factor for a in ARCHETYPES])[archetype[order_idx]]
@@ -202,6 +254,27 @@ def _pick_products(catalogue, category, week, rng) -> np.ndarray:
         picks[off_sale] = fallback
         chosen[rows] = picks
     return chosen
+
+
+def _buy_new_in(catalogue, category, week, chosen, rng) -> None:
+    """"New in": lines that buy a product launched in the last NOVELTY_WEEKS weeks (see NOVELTY_SHARE),
+    in place in `chosen`. A child stream, so every other draw of the shop stays what it was."""
+    launch = catalogue["launch_week"].to_numpy()
+    retire = catalogue["retire_week"].to_numpy()
+    popularity = catalogue["popularity"].to_numpy()
+    cat_of_product = catalogue["category_index"].to_numpy()
+    takes_new = rng.random(len(category)) < NOVELTY_SHARE
+    draw = rng.random(len(category))
+    for c in range(len(CATEGORIES)):
+        launched = np.flatnonzero((cat_of_product == c) & (launch > 0))
+        candidates = np.flatnonzero((category == c) & takes_new)
+        for w in np.unique(week[candidates]):
+            fresh = launched[(launch[launched] <= w) & (w < launch[launched] + NOVELTY_WEEKS) & (w < retire[launched])]
+            if len(fresh) == 0:
+                continue
+            rows = candidates[week[candidates] == w]
+            cdf = np.cumsum(popularity[fresh]) / popularity[fresh].sum()
+            chosen[rows] = fresh[np.minimum(np.searchsorted(cdf, draw[rows]), len(fresh) - 1)]
 
 
 def _cancellations_and_returns(spec, lines, rng, first_return: int = 900000) -> pd.DataFrame:

@@ -94,3 +94,25 @@ def test_a_sliced_shop_has_one_catalogue_and_the_same_shape(sliced_shop):
     assert len(sliced["order_lines"]) == pytest.approx(len(whole["order_lines"]), rel=0.1)
     manifest = __import__("json").loads((folder / "manifest.json").read_text())
     assert manifest["last_order_ts"] == str(pd.to_datetime(sliced["order_lines"]["InvoiceDate"]).max())
+
+
+def test_a_christmas_range_arrives_in_november_sells_as_new_in_and_is_cleared_in_january(shop):
+    lines = shop["order_lines"]
+    sales = lines[lines["Quantity"] > 0].assign(ts=lambda f: pd.to_datetime(f["InvoiceDate"]))
+    products = shop["products"].set_index("product_id")
+    christmas = products.index[products["description"].str.startswith("CHRISTMAS ")]
+    assert 0 < len(christmas) <= 0.12 * len(products)  # two ranges of COLLECTION_SHARE
+    first, last = (sales[sales["StockCode"].isin(christmas)].groupby("StockCode")["ts"].agg(f) for f in ("min", "max"))
+    assert first.dt.month.isin([10, 11, 12]).all()  # arrives late October to November
+    assert ((last - first) < pd.Timedelta(weeks=11)).all()  # cleared ten weeks after launch
+    # "new in": in the four weeks before the end, products first sold within them take real demand
+    end = pd.Timestamp(ShopSpec(600).start) + pd.Timedelta(weeks=104)
+    recent = sales[sales["ts"] >= end - pd.Timedelta(days=28)]
+    new = sales.groupby("StockCode")["ts"].min().loc[lambda t: t >= end - pd.Timedelta(days=28)].index
+    assert len(new) >= 3 and recent["StockCode"].isin(new).mean() > 0.02
+
+
+def test_descriptions_are_words_a_catalogue_carries(shop):
+    words = shop["products"]["description"].str.split().explode()
+    assert not words.str.contains(r"\d").any()  # no product numbers
+    assert words.value_counts().iloc[0] > 5  # shared words: content similarity has something to read
