@@ -61,7 +61,7 @@ def shop_section(shop: str, report: dict) -> list[str]:
         out.append(f"- **{family['family']}** (`{family['mart']}`, {family['mart_rows']:,} rows for D)"
                    + (f": {family['note']}" if family["note"] else ""))
         for o in family["outcomes"]:
-            baselines = ", ".join(f"{name} {_number(value)}" for name, value in o["baselines"].items())
+            baselines = ", ".join(f"{name} {_number(value)}" for name, value in sorted(o["baselines"].items()))
             note = f" — {o['note']}" if o.get("note") else ""
             out.append(f"  - {o['metric']}: champion {_number(o['model'])}; baselines: {baselines or 'none'}{note}")
     return [*out, ""]
