@@ -56,25 +56,26 @@ def _run(args) -> int:
     with _in_workspace(args):
         try:
             status = pipeline.run_pipeline(args.source, args.as_of, encoding=args.encoding,
-                                           repeated_lines=args.repeated_lines)
+                                           repeated_lines=args.repeated_lines, verbose=args.verbose)
         except pipeline.WorkspaceBusy as busy:
             print(str(busy), file=sys.stderr)
             return 3
         if status != 0:
-            print(_stopped(status), file=sys.stderr)
+            print(_stopped(status, args.verbose), file=sys.stderr)
             return status
         print(summary.summary())
         print(f"workspace: {settings.state_dir()}")
     return 0
 
 
-def _stopped(status: int) -> str:
-    """What a run that stopped changed, from its journal; the task log above has the whole story."""
+def _stopped(status: int, verbose: bool = False) -> str:
+    """What a run that stopped changed, and last what failed, from its journal; where the whole story is."""
     from ml import pipeline, run_journal
 
     journal = pipeline.journal_path()
+    log = "the task log above" if verbose else f"Airflow's log {pipeline.log_path()}"
     return (f"\nThe pipeline stopped (exit {status}).\n{run_journal.describe(run_journal.read(journal))}\n"
-            f"(journal {journal}; the task log above has the details)")
+            f"(details in {log}; journal {journal})")
 
 
 def _demo(args) -> int:
@@ -86,12 +87,12 @@ def _demo(args) -> int:
         write_shop(ShopSpec(customers=args.customers, seed=args.seed), shop)
         print(f"generated a demo shop of {args.customers} customers in {shop}")
     try:
-        status = pipeline.run_pipeline(str(shop), args.as_of)
+        status = pipeline.run_pipeline(str(shop), args.as_of, verbose=args.verbose)
     except pipeline.WorkspaceBusy as busy:
         print(str(busy), file=sys.stderr)
         return 3
     if status != 0:
-        print(_stopped(status), file=sys.stderr)
+        print(_stopped(status, args.verbose), file=sys.stderr)
         return status
     print(summary.summary())
     return 0
@@ -129,7 +130,8 @@ def _evaluate(args) -> int:
     command = f"python -m ml evaluate --source {shlex.quote(args.source)} --as-of {args.as_of}" + (
         f" --shop {shlex.quote(args.shop)}" if args.shop else "")
     report = quality.evaluate_source(Path(args.source), as_of, shop=args.shop,
-                                     workspace=Path(args.workspace) if args.workspace else None, command=command)
+                                     workspace=Path(args.workspace) if args.workspace else None, command=command,
+                                     verbose=args.verbose)
     results = quality.save_results(quality.load_results(Path(args.results)), report, Path(args.results))
     quality_report.write_markdown(results, Path(args.out))
     print("\n".join(quality_report.summary_rows({report.shop: report.as_dict()})))
@@ -193,11 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--repeated-lines", dest="repeated_lines", choices=["keep", "drop", "fail"], default=None,
                      help="order lines that repeat an earlier one exactly: keep them (counted), drop them (counted) "
                           "or fail (default: VALUEFLOW_REPEATED_LINES, else keep; over 20%% repeated always fails)")
+    run.add_argument("--verbose", action="store_true", help="print Airflow's own output instead of one line per DAG")
     run.set_defaults(func=_run)
     demo = commands.add_parser("demo", help="generate a shop and run the whole pipeline on it")
     demo.add_argument("--customers", type=int, default=2000)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--as-of", dest="as_of", default=None)
+    demo.add_argument("--verbose", action="store_true", help="print Airflow's own output instead of one line per DAG")
     demo.set_defaults(func=_demo)
     rollback = commands.add_parser("rollback", help="point a model's champion alias back at an earlier version")
     rollback.add_argument("--model", required=True)
@@ -216,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--out", default="docs/quality.md", help="Markdown report, rewritten with every shop")
     evaluate.add_argument("--results", default="docs/quality.json", help="raw figures behind the report, per shop")
     evaluate.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
+    evaluate.add_argument("--verbose", action="store_true", help="print Airflow's own output instead of one line per DAG")
     evaluate.set_defaults(func=_evaluate)
     bench = commands.add_parser("bench", help="measure every stage (time, CPU, memory) against what users would otherwise do")
     bench.add_argument("--customers", type=int, nargs="+", default=[10_000],

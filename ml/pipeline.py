@@ -70,8 +70,9 @@ def workspace_lock(home: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def migrate_metadata(env: dict[str, str]) -> None:
-    subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+def migrate_metadata(env: dict[str, str], log=None) -> None:
+    subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True, stdout=log or subprocess.DEVNULL,
+                   stderr=log)
 
 
 def pipeline_dag_ids() -> list[str]:
@@ -84,16 +85,18 @@ def pipeline_dag_ids() -> list[str]:
 
 def run_pipeline(source: str, as_of: str | None = None, env_extra: dict[str, str] | None = None,
                  dag_ids: list[str] | None = None, keep_going: bool = False, encoding: str | None = None,
-                 repeated_lines: str | None = None) -> int:
+                 repeated_lines: str | None = None, verbose: bool = False) -> int:
     """Run the DAGs on `source`; returns the exit status of the run (0 = every DAG succeeded).
 
     `keep_going` runs the DAGs after a failed one too (each family's DAGs stand on their own);
-    `encoding` and `repeated_lines` go to the ingest DAG's params of the same names.
+    `encoding` and `repeated_lines` go to the ingest DAG's params of the same names. Airflow's own
+    output goes to `log_path()` and `ml.console` shows the run's progress; `verbose` prints Airflow's
+    output here instead.
     """
     ingest_conf = {"source": str(Path(source).resolve()), "as_of": as_of, "encoding": encoding,
                    "repeated_lines": repeated_lines}
     with workspace_lock(settings.state_dir()):
-        return _run_locked(ingest_conf, env_extra, dag_ids, keep_going)
+        return _run_locked(ingest_conf, env_extra, dag_ids, keep_going, verbose)
 
 
 def journal_path() -> Path:
@@ -101,16 +104,28 @@ def journal_path() -> Path:
     return settings.state_dir() / "runs" / "latest.jsonl"
 
 
-def _run_locked(ingest_conf, env_extra, dag_ids, keep_going) -> int:
+def log_path() -> Path:
+    """Airflow's output of the latest run in this workspace (unless it ran with `verbose`)."""
+    return settings.state_dir() / "runs" / "latest.log"
+
+
+def _run_locked(ingest_conf, env_extra, dag_ids, keep_going, verbose) -> int:
+    from ml import console
+
     journal = journal_path()
     journal.parent.mkdir(parents=True, exist_ok=True)
     journal.unlink(missing_ok=True)
     env = airflow_env({run_journal.JOURNAL_ENV: str(journal), **(env_extra or {})})
-    migrate_metadata(env)
     dag_ids = dag_ids or pipeline_dag_ids()
     confs = {"ingest_orders": ingest_conf}
     for dag_id in dag_ids[1:]:
         confs[dag_id] = {"as_of": ingest_conf["as_of"]}
     command = [sys.executable, str(settings.REPO_ROOT / "tools" / "run_dags.py"),
                *(["--keep-going"] if keep_going else []), json.dumps(confs), *dag_ids]
-    return subprocess.run(command, env=env).returncode
+    if verbose:
+        migrate_metadata(env)
+        return subprocess.run(command, env=env).returncode
+    with open(log_path(), "w", encoding="utf8") as log:
+        migrate_metadata(env, log)
+        with subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) as process:
+            return console.follow(process, journal, log_path())

@@ -119,7 +119,7 @@ def measure_families(wh: Warehouse, truth: Warehouse, as_of: dt.date) -> list[Fa
 
 
 def evaluate_source(source: Path, as_of: dt.date, shop: str | None = None,
-                    workspace: Path | None = None, command: str = "") -> ShopReport:
+                    workspace: Path | None = None, command: str = "", verbose: bool = False) -> ShopReport:
     """Run the pipeline on the history before `as_of` and score every mart on what happened after."""
     source = Path(source).resolve()
     workspace = Path(workspace or tempfile.mkdtemp(prefix="valueflow-evaluate-")).resolve()
@@ -130,7 +130,7 @@ def evaluate_source(source: Path, as_of: dt.date, shop: str | None = None,
         lines = write_history(truth, as_of, history)
         export_end = data_end(truth)
     with settings.workspace(workspace / "var"):
-        status = pipeline.run_pipeline(str(history), as_of.isoformat(), keep_going=True)
+        status = pipeline.run_pipeline(str(history), as_of.isoformat(), keep_going=True, verbose=verbose)
         with connect() as wh, connect(truth_url) as truth:
             families = measure_families(wh, truth, as_of)
             last = wh.scalar(f"SELECT max(invoice_ts) FROM {catalog.RAW_ORDER_LINES}")

@@ -38,6 +38,9 @@ def pin_as_of(confs: dict, dag_ids: list[str], as_of: str) -> None:
         if dag_id != INGEST_DAG and not (confs.setdefault(dag_id, {}).get("as_of")):
             confs[dag_id]["as_of"] = as_of
     print(f"[valueflow] as-of date of this run: {as_of}", flush=True)
+    from ml import run_journal
+
+    run_journal.as_of_chosen(as_of)
 
 
 def main(argv: list[str]) -> int:
@@ -55,11 +58,14 @@ def main(argv: list[str]) -> int:
             print(f"DAG import error in {path}:\n{error}", file=sys.stderr)
         return 1
     dag_ids = argv[1:]
+    unknown = [dag_id for dag_id in dag_ids if bag.get_dag(dag_id) is None]
+    if unknown:
+        print(f"no DAG {unknown[0]!r}; known: {sorted(bag.dag_ids)}", file=sys.stderr)
+        return 1
+    run_journal.plan({dag_id: list(bag.get_dag(dag_id).task_ids) for dag_id in dag_ids})
     for position, dag_id in enumerate(dag_ids):
         dag = bag.get_dag(dag_id)
-        if dag is None:
-            print(f"no DAG {dag_id!r}; known: {sorted(bag.dag_ids)}", file=sys.stderr)
-            return 1
+        run_journal.dag_started(dag_id)
         started = time.monotonic()
         run = dag.test(run_conf=confs.get(dag_id, {}))
         state = str(getattr(run, "state", "unknown"))

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from ml import catalog, pipeline
+from ml import catalog, pipeline, run_journal
 
 pytestmark = pytest.mark.integration
 
@@ -54,10 +54,15 @@ def test_dags_run_end_to_end_then_a_broken_export_changes_nothing(baseline_works
     (broken / "order_lines.csv").write_text("\n".join(lines) + "\n")
     assert pipeline.run_pipeline(str(broken)) != 0
     output = capfd.readouterr()
-    log = output.out + output.err
-    assert "expect_column_values_to_be_between on column unit_price" in log
-    assert "source_file=order_lines.csv, source_row=6" in log
-    assert "ingest_orders: failed" in log
+    shown = (output.out + output.err).splitlines()
+    # the person sees a few lines: the failing task with its error, the DAG, where Airflow's log is
+    assert len([line for line in shown if line.strip()]) <= 6, shown
+    assert any(line.startswith("✗ ingest_orders failed in ") and "✗ validate_order_lines" in line for line in shown)
+    assert f"Airflow's log of this run: {pipeline.log_path()}  (--verbose prints it here)" in shown
+    assert "ingest_orders: failed" in pipeline.log_path().read_text()  # the runner's own line, in the log
+    report = run_journal.describe(run_journal.read(pipeline.journal_path())).splitlines()
+    assert "expect_column_values_to_be_between on column unit_price" in "\n".join(report[-6:])
+    assert "source_file=order_lines.csv, source_row=6" in "\n".join(report[-6:])
     with connect() as wh:
         assert snapshot(wh) == before
         failed = wh.query("SELECT * FROM ops.validation_results WHERE NOT success")

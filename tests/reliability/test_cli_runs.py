@@ -55,6 +55,10 @@ def test_an_export_that_cannot_be_used_fails_in_one_attempt_and_changes_nothing(
     assert "failed: ingest_orders.stage_export: SourceError" in result.stderr
     assert "this run changed nothing" in result.stderr
     assert "not run: train_segmentation" in result.stderr
+    last_lines = "\n".join(result.stderr.splitlines()[-10:])  # where a person looks first
+    assert message in last_lines and "failed: ingest_orders.stage_export" in last_lines
+    assert len(result.stdout.splitlines()) <= 5, result.stdout  # Airflow's output is in the log, not here
+    assert message in (baseline_workspace / "runs" / "latest.log").read_text()
     assert attempts(baseline_workspace, "ingest_orders", "stage_export") == (1, "failed")  # no retry
     assert changed(before, snapshot()) == []
 
@@ -65,11 +69,12 @@ def test_an_export_that_cannot_be_used_fails_in_one_attempt_and_changes_nothing(
     (["--encoding", "klingon"], "--encoding 'klingon': not an encoding"),
 ])
 def test_a_bad_argument_stops_before_anything_starts(baseline_workspace, small_shop, arguments, message):
+    journal = baseline_workspace / "runs" / "latest.jsonl"
+    journal_before = journal.read_text() if journal.exists() else None
     before = snapshot()
     result = ml_run(baseline_workspace, "--source", str(small_shop), *arguments)
     assert result.returncode == 2 and message in result.stderr
-    assert not (baseline_workspace / "runs" / "latest.jsonl").exists() or \
-        "stage_export" not in (baseline_workspace / "runs" / "latest.jsonl").read_text()
+    assert (journal.read_text() if journal.exists() else None) == journal_before  # no run started
     assert changed(before, snapshot()) == []
 
 
