@@ -109,12 +109,28 @@ def log_path() -> Path:
     return settings.state_dir() / "runs" / "latest.log"
 
 
+def _note_other_export(source: str) -> None:
+    """Say so when this run brings another file's export into a workspace that holds one (the lock is
+    held: no run of ours has the warehouse open)."""
+    from ml import summary
+    from ml.warehouse import connect
+
+    url = settings.warehouse_url()
+    if url.startswith("duckdb:///") and not Path(url.removeprefix("duckdb:///")).exists():
+        return  # a new workspace: nothing to compare with, and no file to create before the run does
+    with connect() as wh:
+        note = summary.other_export_note(wh, source)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+
+
 def _run_locked(ingest_conf, env_extra, dag_ids, keep_going, verbose) -> int:
     from ml import console
 
     journal = journal_path()
     journal.parent.mkdir(parents=True, exist_ok=True)
     journal.unlink(missing_ok=True)
+    _note_other_export(ingest_conf["source"])
     env = airflow_env({run_journal.JOURNAL_ENV: str(journal), **(env_extra or {})})
     dag_ids = dag_ids or pipeline_dag_ids()
     confs = {"ingest_orders": ingest_conf}

@@ -14,6 +14,21 @@ def latest_run_as_of(wh) -> str | None:
     return None if latest is None else str(latest)[:10]
 
 
+def other_export_note(wh, source: str) -> str | None:
+    """A warning when the export this workspace published last came from another file: another shop
+    belongs in its own workspace, since a workspace has one set of raw tables and one set of champions."""
+    if not wh.table_exists(catalog.INGEST_RUNS):
+        return None
+    last = wh.query(f"SELECT source, CAST(as_of_date AS VARCHAR) AS as_of FROM {catalog.INGEST_RUNS} "
+                    "ORDER BY published_at DESC LIMIT 1")
+    if last.empty or last["source"].iloc[0] == source:
+        return None
+    return (f"note: this workspace ({settings.state_dir()}) holds the export {last['source'].iloc[0]} (as of "
+            f"{str(last['as_of'].iloc[0])[:10]}); this run replaces its raw tables with {source}, and its models "
+            "compete with that export's champions. If it is another shop, stop and run it with its own "
+            "--workspace DIR; a later export of the same shop belongs here.")
+
+
 def summary() -> str:
     """Where everything is, and for the as-of date of the last published export: each mart's rows
     and the model that serves that date (the champion, or the one chosen for a past date)."""

@@ -70,7 +70,7 @@ def test_dags_run_end_to_end_then_a_broken_export_changes_nothing(baseline_works
 
 
 def test_a_second_export_ending_earlier_is_trained_and_scored_for_its_own_as_of(baseline_workspace, small_shop,
-                                                                                small_shop_as_of, tmp_path):
+                                                                                small_shop_as_of, tmp_path, capfd):
     """The README's steps in order: the demo's shop, then a user's Online Retail export whose orders end
     eight weeks earlier. Every DAG of the second run works for that export's date, not the newest ever
     ingested (the first run's), so its marts are filled for it."""
@@ -85,7 +85,10 @@ def test_a_second_export_ending_earlier_is_trained_and_scored_for_its_own_as_of(
     with connect(f"duckdb:///{tmp_path / 'truth.duckdb'}") as truth:
         quality.write_history(truth, earlier, export)
 
+    capfd.readouterr()
     assert pipeline.run_pipeline(str(export)) == 0
+    # another file into a workspace that holds an export: the run says so before it starts
+    assert f"holds the export {small_shop.resolve()} (as of {small_shop_as_of})" in capfd.readouterr().err
     with connect() as wh:
         assert sorted(str(d)[:10] for d in wh.query("SELECT as_of_date FROM ops.ingest_runs")["as_of_date"]) == \
             sorted([small_shop_as_of.isoformat(), earlier.isoformat()])

@@ -163,3 +163,20 @@ def test_the_summary_shows_the_marts_of_the_export_published_last_not_the_newest
     import re
 
     assert re.search(r"marts\.user_segments +1 rows as of 2011-12-10", text), text
+
+
+def test_a_run_of_another_file_into_a_workspace_that_holds_an_export_says_so(warehouse):
+    import pandas as pd
+
+    from ml import summary
+
+    assert summary.other_export_note(warehouse, "/shops/retail.xlsx") is None  # an empty workspace
+    runs = pd.DataFrame({"run_id": ["demo", "retail"], "source": ["/var/demo_shop", "/shops/retail.xlsx"],
+                         "as_of_date": [pd.Timestamp("2025-12-01").date(), pd.Timestamp("2011-12-10").date()],
+                         "order_lines": [10, 20], "tables": ["order_lines", "order_lines"],
+                         "published_at": [pd.Timestamp("2026-12-01 10:00"), pd.Timestamp("2026-12-01 11:00")]})
+    warehouse.replace_partition("ops.ingest_runs", runs, {"run_id": "demo"})
+    assert summary.other_export_note(warehouse, "/shops/retail.xlsx") is None  # the file published last
+    note = summary.other_export_note(warehouse, "/var/demo_shop")
+    assert note.startswith("note: this workspace (") and "holds the export /shops/retail.xlsx (as of 2011-12-10)" in note
+    assert "replaces its raw tables with /var/demo_shop" in note and "its own --workspace DIR" in note
