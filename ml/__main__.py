@@ -21,7 +21,16 @@ def _in_workspace(args):
 
     from ml import settings
 
-    return settings.workspace(Path(args.workspace).resolve()) if args.workspace else contextlib.nullcontext()
+    return settings.workspace(workspace_dir(args.workspace)) if args.workspace else contextlib.nullcontext()
+
+
+def workspace_dir(value: str) -> Path:
+    """`--workspace`: a folder, or a bare shop name (no slash, no dot in front), kept under var/shops/."""
+    from ml import settings
+
+    if "/" not in value and not value.startswith("."):
+        return settings.REPO_ROOT / "var" / "shops" / value
+    return Path(value).resolve()
 
 
 def _checked_as_of(value: str | None) -> bool:
@@ -130,7 +139,7 @@ def _evaluate(args) -> int:
     command = f"python -m ml evaluate --source {shlex.quote(args.source)} --as-of {args.as_of}" + (
         f" --shop {shlex.quote(args.shop)}" if args.shop else "")
     report = quality.evaluate_source(Path(args.source), as_of, shop=args.shop,
-                                     workspace=Path(args.workspace) if args.workspace else None, command=command,
+                                     workspace=workspace_dir(args.workspace) if args.workspace else None, command=command,
                                      verbose=args.verbose)
     results = quality.save_results(quality.load_results(Path(args.results)), report, Path(args.results))
     quality_report.write_markdown(results, Path(args.out))
@@ -188,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--source", required=True)
     run.add_argument("--as-of", dest="as_of", default=None, help="YYYY-MM-DD (default: day after the last order)")
     run.add_argument("--workspace", default=None,
-                     help="keep this shop's warehouse, MLflow store and Airflow home here (default: var/)")
+                     help="keep this shop's warehouse, MLflow store and Airflow home here: a folder, or a shop "
+                          "name for var/shops/NAME (default: var/)")
     run.add_argument("--encoding", default=None,
                      help="the CSV files' encoding, e.g. latin-1 (default: UTF-8; Latin-1 for a file with no UTF-8 "
                           "in it; a file that mixes both is refused)")

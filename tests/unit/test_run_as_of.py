@@ -180,3 +180,16 @@ def test_a_run_of_another_file_into_a_workspace_that_holds_an_export_says_so(war
     note = summary.other_export_note(warehouse, "/var/demo_shop")
     assert note.startswith("note: this workspace (") and "holds the export /shops/retail.xlsx (as of 2011-12-10)" in note
     assert "replaces its raw tables with /var/demo_shop" in note and "its own --workspace DIR" in note
+
+
+def test_a_workspace_is_a_folder_or_a_shop_name_kept_under_var_shops(tmp_path, monkeypatch):
+    import importlib
+
+    from ml import settings
+
+    cli = importlib.import_module("ml.__main__")
+    monkeypatch.chdir(tmp_path)
+    assert cli.workspace_dir("retail") == settings.REPO_ROOT / "var" / "shops" / "retail"
+    assert cli.workspace_dir("shops/retail") == tmp_path / "shops" / "retail"
+    assert cli.workspace_dir("./retail") == tmp_path / "retail"
+    assert cli.workspace_dir(str(tmp_path / "abs")) == tmp_path / "abs"
