@@ -4,7 +4,8 @@
 Turns the customer marts into campaign audiences in `marts.marketing_audiences`, one audience per
 customer (the smallest `priority` wins), with a seeded control group per audience for measuring
 uplift. The rules live in `config/audiences.yaml`; an invalid file fails the run at once and writes
-nothing.
+nothing. Then the marketer's report for the same as-of date (segments, value tiers, audiences, top
+recommendations, the forecast of the top products) is written to `<workspace>/reports/`.
 
 Runs whenever any of the marts it reads is refreshed: `marts.user_value` (value tiers, P(alive)),
 `marts.user_segments`, `marts.user_propensity`, `marts.user_recommendations`. A mart that does not
@@ -52,7 +53,13 @@ def build_audiences():
         context["outlet_events"][MARKETING_AUDIENCES].extra = {"as_of": built["as_of"]}
         return built
 
-    build_marketing_audiences()
+    @task
+    def write_marketing_report(built: dict) -> dict:
+        from ml.report import page
+
+        return page.run_write_report(built["as_of"])
+
+    write_marketing_report(build_marketing_audiences())
 
 
 build_audiences()

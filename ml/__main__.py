@@ -125,6 +125,17 @@ def _status(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from ml.report import page
+
+    if not _checked_as_of(args.as_of):
+        return 2
+    with _in_workspace(args):
+        written = page.run_write_report(args.as_of)
+    print(f"marketing report for {written['as_of']}: {written['report']}")
+    return 0
+
+
 def _evaluate(args) -> int:
     import datetime as dt
     import shlex
@@ -221,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     status = commands.add_parser("status", help="print where everything is, marts and champions")
     status.add_argument("--workspace", default=None, help="the workspace `run --workspace` used (default: var/)")
     status.set_defaults(func=_status)
+    report = commands.add_parser("report", help="write the marketer's HTML report (segments, tiers, audiences, "
+                                 "recommendations, forecast) for an as-of date")
+    report.add_argument("--as-of", dest="as_of", default=None, help="YYYY-MM-DD (default: the last export's)")
+    report.add_argument("--workspace", default=None, help="the workspace `run --workspace` used (default: var/)")
+    report.set_defaults(func=_report)
     evaluate = commands.add_parser("evaluate", help="run the pipeline on the history before --as-of, then score "
                                    "every mart on what happened after it, beside the simple baselines")
     evaluate.add_argument("--source", required=True, help="the whole export (.csv, .csv.gz, .xlsx or a shop folder)")

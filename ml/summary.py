@@ -32,7 +32,10 @@ def other_export_note(wh, source: str) -> str | None:
 def summary() -> str:
     """Where everything is, and for the as-of date of the last published export: each mart's rows
     and the model that serves that date (the champion, or the one chosen for a past date)."""
+    import pandas as pd
+
     from ml import registry
+    from ml.report.page import report_path
     from ml.sql import date_literal
     from ml.warehouse import connect
 
@@ -53,6 +56,8 @@ def summary() -> str:
             lines.append(f"  {table:<34} {rows:>8} rows as of {shown}")
         decisions = wh.query("SELECT model_name, decision, reason FROM ops.model_promotions ORDER BY decided_at") \
             if wh.table_exists(catalog.MODEL_PROMOTIONS) else None
+    if as_of and (report := report_path(pd.Timestamp(as_of).date())).exists():
+        lines.append(f"marketing report for {as_of}: {report}")
     lines.append(f"models serving {as_of}:" if as_of else "champions:")
     for name in FAMILY_NAMES:
         champion = registry.get_alias(name, registry.CHAMPION)

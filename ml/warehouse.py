@@ -60,7 +60,9 @@ class WarehouseLocation:
 class Warehouse:
     """A connection to the warehouse. Use as a context manager, or call close()."""
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, read_only: bool = False):
+        """`read_only` (DuckDB): share the file with other readers, e.g. the Airflow UI's ValueFlow view;
+        it still fails while a task holds the file for writing."""
         self.url = url or settings.warehouse_url()
         self.location = WarehouseLocation.parse(self.url)
         self.dialect = self.location.dialect
@@ -71,7 +73,8 @@ class Warehouse:
                 from pathlib import Path
 
                 Path(self.location.target).parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(self.location.target, config={"memory_limit": settings.duckdb_memory_limit()})
+            self._con = duckdb.connect(self.location.target, read_only=read_only and self.location.target != ":memory:",
+                                       config={"memory_limit": settings.duckdb_memory_limit()})
         else:
             import psycopg
 

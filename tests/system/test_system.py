@@ -365,6 +365,35 @@ def test_airflow_ui_shows_the_dags_and_the_successful_run(stack, chain, page):
         page.screenshot(SCREENSHOTS / f"airflow-train-{name}-task-links.png")
 
 
+def test_the_marketing_report_shows_the_runs_marts_in_chromium(stack, chain, page):
+    """build_audiences wrote the report on the Celery worker; chromium shows every section whose mart
+    has rows, with its picture, and the audience counts read from PostgreSQL."""
+    import psycopg
+
+    from ml import catalog
+
+    report = stack.work / "var" / "reports" / f"marketing-{chain['as_of']}.html"
+    assert report.exists(), f"no report at {report}"
+    marts = [catalog.USER_SEGMENTS, catalog.USER_VALUE, catalog.MARKETING_AUDIENCES, catalog.USER_RECOMMENDATIONS,
+             catalog.PRODUCT_SALES_FORECAST]
+    with psycopg.connect(stack.pg_url("warehouse")) as con:
+        filled = [m for m in marts if con.execute(f"SELECT count(*) FROM {m} WHERE as_of_date = %s",
+                                                  (chain["as_of"],)).fetchone()[0] > 0]
+        audiences = con.execute(
+            "SELECT audience, min(action), sum(CASE WHEN is_control THEN 0 ELSE 1 END), "
+            "sum(CASE WHEN is_control THEN 1 ELSE 0 END) FROM marts.marketing_audiences WHERE as_of_date = %s "
+            "GROUP BY audience", (chain["as_of"],)).fetchall()
+    assert catalog.MARKETING_AUDIENCES in filled and audiences
+    text = page.goto(report.as_uri(), wait_for=[f"Customers and products as of {chain['as_of']}", "Value tiers"])
+    page.screenshot(SCREENSHOTS / "marketing-report.png")
+    drawn = page.evaluate("Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length")
+    assert drawn == len(filled), f"{drawn} pictures for {len(filled)} filled marts: {filled}"
+    for audience, action, treated, control in audiences:
+        assert f"{audience} {action} {treated:,} {control:,}" in text, audience
+    for mart in filled:
+        assert f"{mart} for {chain['as_of']}" in text
+
+
 # -- backfill: last, since it adds a past date's runs and decisions to the state checked above -----
 
 @pytest.fixture(scope="module")

@@ -71,14 +71,28 @@ def value_tier_thresholds(values, tiers: list[Tier]) -> np.ndarray:
     ordered = np.sort(values)[::-1]
     # Integer cut-offs (round(cumulative share * n)) avoid float edges like 0.05 + 0.15 != 0.2.
     cutoffs = np.round(np.cumsum([t.share for t in tiers[:-1]]) * len(values)).astype(int)
-    return np.array([ordered[c - 1] if c >= 1 else np.inf for c in cutoffs], dtype=float)
+    return np.array([_threshold(ordered, c) for c in cutoffs], dtype=float)
+
+
+def _threshold(descending: np.ndarray, cutoff: int) -> float:
+    """The value at position `cutoff`, unless at least half the customers tied with it lie below the cut: then
+    the next higher value, so the tie goes to the lower tier. Without this, a baseline that predicts 0
+    for half the shop put all of them in silver and left bronze empty."""
+    if cutoff < 1:
+        return np.inf
+    value = descending[cutoff - 1]
+    first = int(np.searchsorted(-descending, -value, side="left"))  # first position holding `value`
+    last = int(np.searchsorted(-descending, -value, side="right"))  # one past the last
+    if last - cutoff >= cutoff - first:
+        return float(descending[first - 1]) if first >= 1 else np.inf
+    return float(value)
 
 
 def apply_value_tiers(values, tiers: list[Tier], thresholds: np.ndarray) -> np.ndarray:
     """Tier name per value: the first tier whose threshold the value reaches, else the last tier.
 
-    Equal values always share a tier and a higher value never lands in a lower tier; when values tie
-    at a boundary, the tier takes them all and can exceed its share.
+    Equal values always share a tier and a higher value never lands in a lower tier; values tied at a
+    boundary go to the tier where most of them fall by rank, which can exceed its share.
     """
     values = np.asarray(values, dtype=float)
     reached = values[:, None] >= thresholds[None, :]

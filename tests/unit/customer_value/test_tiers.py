@@ -32,6 +32,19 @@ def test_tiers_are_monotone_in_predicted_value(seed):
         assert group.nunique() == 1  # equal values share a tier
 
 
+def test_a_tie_at_a_boundary_goes_to_the_tier_where_most_of_it_falls():
+    # 60 customers predicted 0 straddle the silver/bronze cut (ranks 41-100, the cut at 50): they are
+    # bronze, and silver keeps the 20 positive values below gold.
+    values = pd.Series(np.r_[np.arange(40, 0, -1, dtype=float), np.zeros(60)])
+    assert assign_value_tiers(values, TIERS).value_counts().to_dict() == {
+        "bronze": 60, "silver": 20, "gold": 15, "platinum": 5}
+    # a tie that lies mostly above the cut stays above it: ranks 45-54 hold 10 equal values, 6 of them
+    # before the cut at 50, so silver takes all 10 (ranks 21-54)
+    values = pd.Series(np.r_[np.arange(100, 56, -1, dtype=float), np.full(10, 50.0), np.arange(46, 0, -1, dtype=float)])
+    assert assign_value_tiers(values, TIERS).value_counts()["silver"] == 34
+    assert assign_value_tiers(pd.Series(np.zeros(10)), TIERS).unique().tolist() == ["bronze"]
+
+
 def test_tiny_and_empty_inputs():
     assert assign_value_tiers(pd.Series([5.0]), TIERS).tolist() == ["bronze"]  # round(0.05) = 0 platinum
     assert assign_value_tiers(pd.Series([], dtype=float), TIERS).empty

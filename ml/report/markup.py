@@ -1,0 +1,68 @@
+"""HTML pieces the report pages share: one style sheet, tables formatted for people, inline pictures."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import pandas as pd
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
+.source, .note { color: #555; font-size: 0.9em; margin: 0.3em 0; }
+table { border-collapse: collapse; font-size: 0.85em; margin-top: 0.8em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; }
+"""
+PERCENT_COLUMNS = ("customer_share", "spend_share", "historical_share", "predicted_share", "control_share",
+                   "share_of_lists")
+PROBABILITY_COLUMNS = ("mean_p_alive",)
+
+
+def png_data(figure) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    plt.close(figure)  # pyplot keeps figures alive otherwise
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """Shares as percentages, probabilities to two decimals, money and means to one, counts with
+    thousands separators; headers in words."""
+    out = table.copy()
+    for column in out.columns:
+        values = out[column]
+        if column in PERCENT_COLUMNS:
+            out[column] = values.map(lambda v: "–" if pd.isna(v) else f"{100 * v:.1f}%")
+        elif column in PROBABILITY_COLUMNS:
+            out[column] = values.map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
+        elif pd.api.types.is_integer_dtype(values):
+            out[column] = values.map(lambda v: f"{v:,}")
+        elif pd.api.types.is_float_dtype(values):
+            out[column] = values.map(lambda v: "–" if pd.isna(v) else f"{v:,.1f}")
+    return out.rename(columns=lambda c: c.replace("_", " "))
+
+
+
+def table_html(table: pd.DataFrame, links: dict[str, pd.Series] | None = None) -> str:
+    """The table, formatted; `links` maps a column to the URL of each row's cell (empty: no link)."""
+    out = formatted(table)
+    escape = True
+    if links:
+        escape = False  # every cell is escaped here, so the links' <a> survive
+        out = out.map(lambda v: html.escape(str(v)))
+        for column, urls in links.items():
+            name = column.replace("_", " ")
+            out[name] = [f'<a href="{html.escape(u, quote=True)}">{v}</a>' if u else v
+                         for v, u in zip(out[name], urls.fillna(""))]
+    return out.to_html(index=False, border=0, escape=escape)
+
+
+def page_html(title: str, heading: str, subtitle: str, body: str) -> str:
+    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>\n"
+            f"<h1>{html.escape(heading)}</h1>\n<p class=\"source\">{html.escape(subtitle)}</p>\n{body}\n</body></html>\n")
