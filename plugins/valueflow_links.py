@@ -6,6 +6,9 @@
 * Extra link "Data Docs" on `validate_order_lines`: the Great Expectations Data Docs of that run.
 * The Data Docs site itself, served by the api-server under /valueflow/data-docs/ to signed-in users
   only, and a "Data Docs" entry in the UI's navigation.
+* The ValueFlow view, under /valueflow/view/ and as "ValueFlow" in the navigation: each family's
+  champion and its metrics, the promotion history, the marts' freshness, the latest validations with
+  their Data Docs, and the marketer's reports (served under /valueflow/view/reports/). Same login.
 
 The links are global (they apply to every task) and empty where they do not apply, so the UI shows
 them only on the tasks above. The api-server computes them from the task's return value (XCom),
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +34,8 @@ except ImportError:  # pragma: no cover - fastapi comes with apache-airflow-core
     Request = None
 
 DATA_DOCS_PREFIX = "/valueflow/data-docs"
+VIEW_PREFIX = "/valueflow/view"
+REPORT_NAME = re.compile(r"^marketing-\d{4}-\d{2}-\d{2}\.html$")
 
 
 # -- pure functions: the URL for a task, given what the task returned ------------------------------
@@ -144,9 +150,55 @@ def data_docs_app():
     return app
 
 
+# -- the ValueFlow view: a page rendered by ml.report.view on each request, behind the same login ---
+def view_page() -> str:
+    """The page's HTML; a warehouse that cannot be read (no file yet, a DuckDB file a task is writing)
+    gives a page that says so, never an error page."""
+    from ml import settings
+    from ml.report.view import Links, render_view, unavailable
+    from ml.warehouse import Warehouse, WarehouseLocation
+
+    location = WarehouseLocation.parse(settings.warehouse_url())
+    if location.dialect == "duckdb" and not Path(location.target).exists():
+        return unavailable(f"no warehouse at {location.target} yet: run the pipeline first")
+    links = Links(mlflow=mlflow_ui_url(), data_docs_root=settings.data_docs_dir(),
+                  data_docs_prefix=f"{airflow_base_url()}{DATA_DOCS_PREFIX}",
+                  reports_prefix=f"{airflow_base_url()}{VIEW_PREFIX}/reports")
+    try:
+        with Warehouse(read_only=True) as wh:
+            return render_view(wh, settings.state_dir() / "reports", links)
+    except Exception as error:  # shown to the user instead of a stack trace
+        return unavailable(f"{type(error).__name__}: {error}")
+
+
+def view_app():
+    """A FastAPI app serving the ValueFlow view and the marketer's reports to authenticated users."""
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.responses import FileResponse, HTMLResponse
+
+    from ml import settings
+
+    app = FastAPI(title="ValueFlow", dependencies=[Depends(get_user)])
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def overview():
+        return HTMLResponse(view_page())
+
+    @app.get("/reports/{name}", include_in_schema=False)
+    def report(name: str):
+        path = settings.state_dir() / "reports" / name
+        if not REPORT_NAME.match(name) or not path.is_file():
+            raise HTTPException(status_code=404, detail=f"no report {name}")
+        return FileResponse(path, media_type="text/html")
+
+    return app
+
+
 def _fastapi_apps() -> list[dict]:
     try:
-        return [{"app": data_docs_app(), "url_prefix": DATA_DOCS_PREFIX, "name": "ValueFlow Data Docs"}]
+        return [{"app": data_docs_app(), "url_prefix": DATA_DOCS_PREFIX, "name": "ValueFlow Data Docs"},
+                {"app": view_app(), "url_prefix": VIEW_PREFIX, "name": "ValueFlow view"}]
     except ImportError:  # outside the api-server's environment (e.g. a bare worker): nothing to serve
         return []
 
@@ -156,6 +208,11 @@ class ValueFlowPlugin(AirflowPlugin):
     global_operator_extra_links = [MlflowRunLink(), MlflowModelLink(), DataDocsLink()]
     fastapi_apps = _fastapi_apps()
     external_views = [{
+        "name": "ValueFlow",
+        "href": f"{VIEW_PREFIX}/",
+        "destination": "nav",
+        "url_route": "valueflow",
+    }, {
         "name": "Data Docs",
         "href": f"{DATA_DOCS_PREFIX}/gx/uncommitted/data_docs/local_site/index.html",
         "destination": "nav",

@@ -8,17 +8,18 @@ import io
 import pandas as pd
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
 .source, .note { color: #555; font-size: 0.9em; margin: 0.3em 0; }
 table { border-collapse: collapse; font-size: 0.85em; margin-top: 0.8em; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; vertical-align: top; }
+th { background: #f4f4f4; } .num { text-align: right; } .text { text-align: left; }
 img { max-width: 100%; }
 """
 PERCENT_COLUMNS = ("customer_share", "spend_share", "historical_share", "predicted_share", "control_share",
                    "share_of_lists")
 PROBABILITY_COLUMNS = ("mean_p_alive",)
+METRIC_COLUMNS = ("value", "baseline_value", "challenger_value", "reference_value")  # four significant digits
 
 
 def png_data(figure) -> str:
@@ -38,6 +39,10 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
         values = out[column]
         if column in PERCENT_COLUMNS:
             out[column] = values.map(lambda v: "–" if pd.isna(v) else f"{100 * v:.1f}%")
+        elif column in METRIC_COLUMNS:
+            out[column] = values.map(lambda v: "–" if pd.isna(v) else f"{v:.4g}")
+        elif column == "gain":
+            out[column] = values.map(lambda v: "–" if pd.isna(v) else f"{(v if v != 0 else 0.0):+.4g}")  # no "-0"
         elif column in PROBABILITY_COLUMNS:
             out[column] = values.map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
         elif pd.api.types.is_integer_dtype(values):
@@ -49,17 +54,26 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def table_html(table: pd.DataFrame, links: dict[str, pd.Series] | None = None) -> str:
-    """The table, formatted; `links` maps a column to the URL of each row's cell (empty: no link)."""
-    out = formatted(table)
-    escape = True
-    if links:
-        escape = False  # every cell is escaped here, so the links' <a> survive
-        out = out.map(lambda v: html.escape(str(v)))
-        for column, urls in links.items():
-            name = column.replace("_", " ")
-            out[name] = [f'<a href="{html.escape(u, quote=True)}">{v}</a>' if u else v
-                         for v, u in zip(out[name], urls.fillna(""))]
-    return out.to_html(index=False, border=0, escape=escape)
+    """The table, formatted for people: text left, numbers right; `links` maps a column to each row's
+    URL for that cell (empty: no link). Every cell is escaped."""
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
+    shown = formatted(table)
+    links = links or {}
+    head = "".join(f'<th class="{"num" if n else "text"}">{html.escape(str(c))}</th>'
+                   for c, n in zip(shown.columns, numeric))
+    rows = []
+    for i in range(len(shown)):
+        cells = []
+        for column, name, is_number in zip(table.columns, shown.columns, numeric):
+            text = html.escape(str(shown[name].iat[i]))
+            url = links[column].iat[i] if column in links else ""
+            if isinstance(url, str) and url:
+                # MLflow opens in its own tab: inside Airflow's UI this page is an iframe
+                target = ' target="_blank" rel="noopener"' if url.startswith(("http://", "https://")) else ""
+                text = f'<a href="{html.escape(url, quote=True)}"{target}>{text}</a>'
+            cells.append(f'<td class="{"num" if is_number else "text"}">{text}</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def page_html(title: str, heading: str, subtitle: str, body: str) -> str:

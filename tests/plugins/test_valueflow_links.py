@@ -80,8 +80,8 @@ def test_airflow_loads_the_plugin(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"MLflow run", "MLflow model", "Data Docs"} <= set(loaded["links"])
-    assert "/valueflow/data-docs" in loaded["apps"]
-    assert "Data Docs" in loaded["views"]
+    assert {"/valueflow/data-docs", "/valueflow/view"} <= set(loaded["apps"])
+    assert {"Data Docs", "ValueFlow"} <= set(loaded["views"])
 
 
 def test_data_docs_are_served_only_to_a_signed_in_user(links, tmp_path, monkeypatch):
@@ -108,3 +108,35 @@ def test_data_docs_are_served_only_to_a_signed_in_user(links, tmp_path, monkeypa
     assert client.get("/gx/uncommitted/data_docs/local_site/index.html").text == "<h1>Data Docs</h1>"
     assert "Data Docs" in client.get("/gx/uncommitted/data_docs/local_site/").text  # html=True: the folder's index
     assert client.get("/../../etc/passwd").status_code == 404
+
+
+def test_the_valueflow_view_and_reports_are_served_only_to_a_signed_in_user(links, state_home):
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi import HTTPException
+    from fastapi.testclient import TestClient
+
+    from ml.warehouse import connect
+
+    reports = state_home / "reports"
+    reports.mkdir()
+    (reports / "marketing-2024-06-03.html").write_text("<h1>the report</h1>")
+    app = links.view_app()
+
+    def refuse():
+        raise HTTPException(status_code=401, detail="Not authenticated")
+
+    app.dependency_overrides[get_user] = refuse
+    client = TestClient(app)
+    assert client.get("/").status_code == 401
+    assert client.get("/reports/marketing-2024-06-03.html").status_code == 401
+    app.dependency_overrides[get_user] = lambda: "someone"
+    assert "no warehouse at" in client.get("/").text  # before the first run: a page that says so
+    with connect():
+        # the DuckDB file held open for writing (as a running task holds it): the page says so, no 500
+        held = client.get("/")
+        assert held.status_code == 200 and "cannot be read right now" in held.text
+    page = client.get("/").text
+    assert '<section id="champions">' in page and "marketing-2024-06-03" in page
+    assert client.get("/reports/marketing-2024-06-03.html").text == "<h1>the report</h1>"
+    for name in ("marketing-2024-06-04.html", "..%2F..%2Fetc%2Fpasswd", "notes.html"):
+        assert client.get(f"/reports/{name}").status_code == 404, name

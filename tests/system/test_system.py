@@ -365,6 +365,33 @@ def test_airflow_ui_shows_the_dags_and_the_successful_run(stack, chain, page):
         page.screenshot(SCREENSHOTS / f"airflow-train-{name}-task-links.png")
 
 
+def test_the_valueflow_view_shows_champions_and_decisions_to_signed_in_users(stack, chain, page):
+    """The plugin's page inside Airflow: refused without a login; with one, every champion with its
+    version, each family's decision, every mart; in chromium both on its own and inside the UI."""
+    view = f"{stack.api_url}/valueflow/view/"
+    assert requests.get(view, timeout=30).status_code in (401, 403)
+    served = chain["airflow"].session.get(view, timeout=60)
+    assert served.status_code == 200, served.text[:500]
+    with_champion = champions(stack)
+    assert len(with_champion) == len(family_names())
+    text = page.goto(view, wait_for=["Champions", "Promotion history", "Marketing reports"])
+    page.screenshot(SCREENSHOTS / "valueflow-view.png")
+    for name, champion in with_champion.items():
+        assert f"{name} {champion['version']} " in text, name
+    for mart in family_marts().values():
+        assert f"{mart} {chain['as_of']}" in text, mart
+    assert f"marketing-{chain['as_of']}" in text
+    # inside the UI (its menu entry): the page is an iframe, loaded after the UI itself
+    page.goto(f"{stack.api_url}/plugin/valueflow", wait_for=["ValueFlow"])
+    framed = ("(() => { const f = document.querySelector('iframe');"
+              " return f && f.contentDocument && f.contentDocument.body ? f.contentDocument.body.innerText : ''; })()")
+    deadline = time.monotonic() + 60
+    while "Champions" not in (page.evaluate(framed) or "") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert "Champions" in (page.evaluate(framed) or ""), "the ValueFlow view did not load inside Airflow's UI"
+    page.screenshot(SCREENSHOTS / "airflow-valueflow-view.png")
+
+
 def test_the_marketing_report_shows_the_runs_marts_in_chromium(stack, chain, page):
     """build_audiences wrote the report on the Celery worker; chromium shows every section whose mart
     has rows, with its picture, and the audience counts read from PostgreSQL."""

@@ -51,8 +51,8 @@ def test_the_report_file_holds_every_section_its_numbers_and_pictures(shop, tmp_
     for key in ("segments", "value_tiers", "audiences", "recommendations", "forecast"):
         assert f'<section id="{key}">' in text
     assert text.count("data:image/png;base64,") == 5
-    assert "<td>loyal</td>" in text and "<td>75.0%</td>" in text  # 3 of 4 customers are loyal
-    assert "<td>TEA</td>" in text and "m version 3 (kmeans)" in text
+    assert "<td class=\"text\">loyal</td>" in text and "<td class=\"num\">75.0%</td>" in text  # 3 of 4 customers are loyal
+    assert "<td class=\"text\">TEA</td>" in text and "m version 3 (kmeans)" in text
     assert not list(tmp_path.glob(".*partial"))
 
 
