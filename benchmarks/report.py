@@ -149,6 +149,30 @@ def recommender_table(results: dict) -> list[str]:
     return lines
 
 
+def clv_fits_table(results: dict) -> list[str]:
+    """This project's BG/NBD and Gamma-Gamma fits against lifetimes' on the same summaries."""
+    rows, cdnow_shown = [], False
+    for size in results["sizes"]:
+        for dataset in ("cdnow", "shop"):
+            measured = _stages(size).get(f"clv_fits:{dataset}")
+            if not measured or not measured["ok"] or (dataset == "cdnow" and cdnow_shown):
+                continue  # CDNOW is the same at every size: shown once
+            cdnow_shown = cdnow_shown or dataset == "cdnow"
+            info = measured["info"]
+            where = "CDNOW sample (weeks)" if dataset == "cdnow" else f"shop of {size['customers']:,} (days)"
+            for model, label in (("bgnbd", "BG/NBD"), ("gamma_gamma", "Gamma-Gamma")):
+                fit = info[model]
+                rows.append(f"| {where} | {label} | {info['customers' if model == 'bgnbd' else 'repeat_buyers']:,} | "
+                            f"{_num(fit['project_s'], 4)} | {_num(fit['lifetimes_s'], 4)} | "
+                            f"{fit['project_s'] / fit['lifetimes_s']:.2f}× | {fit['max_relative_difference']:.1e} |")
+    if not rows:
+        return ["(not measured: `--stages clv_fits`, or a full run)"]
+    return ["Fastest of 5 fits in one process, both libraries imported first; unpenalised maximum likelihood. "
+            "Parameters: the largest relative difference between the two fits' parameters.", "",
+            "| summaries | model | customers fitted | this project s | lifetimes s | project ÷ lifetimes | parameters differ by |",
+            "|---|---|---:|---:|---:|---:|---:|", *rows]
+
+
 def growth_exponent(n1: float, v1, n2: float, v2) -> float | None:
     """b in value ∝ customers^b between two sizes (1 = linear)."""
     if not v1 or not v2 or n1 == n2:
@@ -215,6 +239,7 @@ def render(results: dict) -> str:
     out += ["### Mart writes: this project vs pandas.to_sql", ""] + writes_table(results) + [""]
     out += ["### Features: warehouse SQL vs pandas groupby", ""] + features_table(results) + [""]
     out += ["### Recommender training", ""] + recommender_table(results) + [""]
+    out += ["### BG/NBD and Gamma-Gamma fits: this project vs lifetimes", ""] + clv_fits_table(results) + [""]
     out += ["### Growth with shop size", ""] + scaling_table(results) + [""]
     out += ["### Inside the whole DAG run (task durations from Airflow's metadata)", ""] + dag_tasks_table(results) + [""]
     for size in results["sizes"]:
@@ -229,6 +254,8 @@ def render(results: dict) -> str:
         if size.get("families_only"):
             out += [f"Only the data-path stages and the families {', '.join(size['families_only'])} were run at "
                     "this size (no mart writes, other families or DAG run).", ""]
+        elif size.get("stages_only") == ["clv_fits"]:
+            out += ["Only the shop generation and the BG/NBD and Gamma-Gamma fits were run at this size.", ""]
         elif size.get("stages_only") == ["dag_run"]:
             out += ["Only the shop generation and the whole DAG run were run at this size.", ""]
         elif "dag_run" in size.get("stages_only", []):

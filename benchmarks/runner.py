@@ -32,6 +32,9 @@ DATA_PATH = ("ingest", "validate", "publish", "features_sql", "features_pandas")
 # `--stages dag_run`: the shop, then only the whole pipeline under Airflow (at 1M the per-stage
 # measurements take as long again as the DAG run, so each gets its own run)
 DAG_RUN = "dag_run"
+# `--stages clv_fits`: the shop, then only the BG/NBD and Gamma-Gamma fits against lifetimes'
+CLV_FITS = "clv_fits"
+STANDALONE = (DAG_RUN, CLV_FITS)  # stages that need only the generated shop
 
 
 @dataclass
@@ -55,9 +58,9 @@ class BenchConfig:
     families: list[str] | None = None
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.stages or ()) - {*DATA_PATH, DAG_RUN})
+        unknown = sorted(set(self.stages or ()) - {*DATA_PATH, *STANDALONE})
         if unknown:
-            raise ValueError(f"--stages: {', '.join(unknown)} not among {', '.join((*DATA_PATH, DAG_RUN))}")
+            raise ValueError(f"--stages: {', '.join(unknown)} not among {', '.join((*DATA_PATH, *STANDALONE))}")
         known = list(FAMILY_NAMES)
         unknown = sorted(set(self.families or ()) - set(known))
         if unknown:
@@ -70,7 +73,8 @@ class BenchConfig:
     def data_path(self) -> tuple[str, ...]:
         """The data-path stages a partial run measures: up to the last one asked, or to features_sql
         when families are asked (they read the published tables and the user features)."""
-        wanted = [*(name for name in self.stages or () if name != DAG_RUN), *(["features_sql"] if self.families else [])]
+        wanted = [*(name for name in self.stages or () if name not in STANDALONE),
+                  *(["features_sql"] if self.families else [])]
         return DATA_PATH[:max(DATA_PATH.index(name) for name in wanted) + 1] if wanted else ()
 
     @property
@@ -213,6 +217,8 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
         if config.partial:  # each stage needs the ones before it, so they run (and are measured) too
             if all(stage(name, common).ok for name in config.data_path()) and config.families:
                 _family_stages(stage, common, config.families)
+            if CLV_FITS in (config.stages or ()):
+                _clv_fits(stage, common)
             if DAG_RUN in (config.stages or ()):  # on its own fresh warehouse, like the full run's
                 stage(DAG_RUN, common, stage_env=child_env(dag_home))
             return
@@ -225,6 +231,7 @@ def _run_size(entry: dict, config: BenchConfig, pg_url: str | None, with_recomme
                 for kind in RECOMMENDER_FITS:
                     stage("recommender_fit", {"matrix": matrix, "kind": kind, "factors": ALS_FACTORS,
                                               "iterations": ALS_ITERATIONS}, f"recommender:{kind}")
+        _clv_fits(stage, common)
         _family_stages(stage, common, list(FAMILY_NAMES))
         # Last, as it repeats every stage above: a run cut short by --budget-min keeps the pieces.
         if config.dag_run:
@@ -241,6 +248,14 @@ def _family_stages(stage, common: dict, families: list[str]) -> None:
         for step in ("family_features", "train", "promote", "score"):
             if not stage(step, {**common, "family": family}, f"{step.replace('family_', '')}:{family}").ok:
                 break
+
+
+def _clv_fits(stage, common: dict) -> None:
+    """BG/NBD and Gamma-Gamma, this project's fit and lifetimes', on CDNOW and on this size's shop."""
+    from benchmarks.clv_fits import DATASETS
+
+    for dataset in DATASETS:
+        stage(CLV_FITS, {**common, "dataset": dataset}, f"clv_fits:{dataset}")
 
 
 def _mart_writes(stage, customers: int, as_of: str, workspace: Path, pg_url: str | None, config: BenchConfig) -> None:

@@ -289,6 +289,18 @@ def recommender_fit(args: dict) -> dict:
     return out
 
 
+# -- customer value: this project's BG/NBD and Gamma-Gamma fits against lifetimes' ------------------
+def clv_fits(args: dict) -> dict:
+    """Both fits by both implementations on one set of summaries (CDNOW, or the shop's customers)."""
+    from benchmarks import clv_fits as fits
+
+    summary = fits.summaries(args["dataset"], args.get("shop"), args.get("as_of"))
+    out: dict = {}
+    with timed(out):
+        out["info"] = {"dataset": args["dataset"], **fits.compare(summary)}
+    return out
+
+
 # -- the whole pipeline under Airflow ---------------------------------------------------------------
 def dag_run(args: dict) -> dict:
     from ml import pipeline
@@ -319,7 +331,7 @@ STAGES: dict[str, Callable[[dict], dict]] = {
     "features_sql": features_sql, "features_pandas": features_pandas,
     "family_features": family_features, "train": train, "promote": promote, "score": score,
     "write_mart": write_mart, "recommender_matrix": recommender_matrix, "recommender_fit": recommender_fit,
-    "dag_run": dag_run,
+    "clv_fits": clv_fits, "dag_run": dag_run,
 }
 
 

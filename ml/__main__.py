@@ -269,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--no-dag-run", action="store_true", help="leave out the whole pipeline under Airflow")
     bench.add_argument("--stages", nargs="+", default=None, metavar="STAGE",
                        help="only these data-path stages (ingest validate publish features_sql features_pandas) "
-                            "and those before them, or dag_run (the whole pipeline under Airflow on its own); "
+                            "and those before them, or dag_run (the whole pipeline under Airflow on its own), or "
+                            "clv_fits (BG/NBD and Gamma-Gamma fits against lifetimes'); "
                             "with --merge they replace an earlier run's figures")
     bench.add_argument("--families", nargs="+", default=None, metavar="FAMILY",
                        help="only these model families (features, train, promote, score) after the data path "

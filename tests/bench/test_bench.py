@@ -105,7 +105,7 @@ def test_harness_runs_on_a_tiny_shop_and_reports_every_stage(state_home, tmp_pat
     stages = {s["stage"]: s for s in size["stages"]}
     expected = ["generate", "ingest", "validate", "publish", "features_sql", "features_pandas",
                 "write:duckdb:project", "write:duckdb:to_sql", "write:postgres:project", "write:postgres:to_sql",
-                "dag_run"]
+                "clv_fits:cdnow", "clv_fits:shop", "dag_run"]
     for family in FAMILY_NAMES:
         expected += [f"{step}:{family}" for step in ("features", "train", "promote", "score")]
     if results["recommender"] == "available":
@@ -132,7 +132,8 @@ def test_harness_runs_on_a_tiny_shop_and_reports_every_stage(state_home, tmp_pat
     markdown = report.write_markdown(report.finish(results, "python -m ml bench --customers 300", {}),
                                      tmp_path / "benchmarks.md")
     text = markdown.read_text()
-    for heading in ("Mart writes", "Features: warehouse SQL vs pandas", "Recommender training", "Every stage at 300"):
+    for heading in ("Mart writes", "Features: warehouse SQL vs pandas", "Recommender training",
+                    "BG/NBD and Gamma-Gamma fits: this project vs lifetimes", "Every stage at 300"):
         assert heading in text
     run_id = report.log_to_mlflow(results, markdown)
     import mlflow
@@ -270,3 +271,22 @@ def test_a_dag_run_only_run_generates_the_shop_then_runs_the_whole_pipeline_on_i
     assert size["stages_only"] == ["dag_run"] and size["as_of"] == "2025-12-01"
     rendered = report.render(report.finish(results, "python -m ml bench --stages dag_run", {}))
     assert "Only the shop generation and the whole DAG run were run at this size." in rendered
+
+
+@pytest.mark.integration
+def test_a_clv_fits_run_fits_both_models_both_ways_on_cdnow_and_the_shop(state_home, tmp_path):
+    config = BenchConfig(sizes=[200], workdir=tmp_path / "bench", stages=["clv_fits"], pg_admin_url=None)
+    results = run_benchmark(config, log=lambda line: None)
+    (size,) = results["sizes"]
+    assert [s["stage"] for s in size["stages"]] == ["generate", "clv_fits:cdnow", "clv_fits:shop"]
+    assert all(s["ok"] for s in size["stages"]), [s.get("error") for s in size["stages"]]
+    cdnow, shop = (s["info"] for s in size["stages"][1:])
+    assert cdnow["customers"] == 2357 and 100 < shop["customers"] <= 200
+    for fitted in (cdnow, shop):
+        for model in ("bgnbd", "gamma_gamma"):
+            assert fitted[model]["project_s"] > 0 and fitted[model]["lifetimes_s"] > 0
+            assert fitted[model]["max_relative_difference"] < 1e-3, (model, fitted[model])  # the same optimum
+    assert cdnow["bgnbd"]["project_params"]["r"] == pytest.approx(0.243, abs=1e-3)
+    rendered = report.render(report.finish(results, "python -m ml bench --stages clv_fits", {}))
+    assert "| CDNOW sample (weeks) | BG/NBD | 2,357 |" in rendered
+    assert "Only the shop generation and the BG/NBD and Gamma-Gamma fits were run at this size." in rendered

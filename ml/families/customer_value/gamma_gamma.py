@@ -54,21 +54,40 @@ def log_likelihood(params: GammaGammaParams, x, m_x) -> np.ndarray:
     )
 
 
+def log_likelihood_gradient(params: GammaGammaParams, x, m_x) -> np.ndarray:
+    """Per-customer derivatives of `log_likelihood` by (p, q, gamma), shape (3, n)."""
+    x, m_x = _as_arrays(x, m_x)
+    p, q, g = params.p, params.q, params.gamma
+    px, spent = p * x, x * m_x + g
+    psi = special.digamma(px + q)
+    log_spent = np.log(spent)
+    return np.stack([
+        x * (psi - special.digamma(px) + np.log(m_x) + np.log(x) - log_spent),
+        psi - special.digamma(q) + np.log(g) - log_spent,
+        q / g - (px + q) / spent,
+    ])
+
+
 def fit_gamma_gamma(x, m_x, *, penalizer: float = 0.0) -> GammaGammaParams:
-    """Maximum-likelihood fit on repeat buyers (x > 0, m_x > 0); other rows are ignored."""
+    """Maximum-likelihood fit on repeat buyers (x > 0, m_x > 0), with the exact gradient; other rows
+    are ignored."""
     x, m_x = _as_arrays(x, m_x)
     keep = (x > 0) & (m_x > 0)
     if keep.sum() < 2:
         raise ValueError("Gamma-Gamma needs at least two repeat buyers with positive spend")
     x, m_x = x[keep], m_x[keep]
+    shapes = np.array([1.0, 1.0, 0.0])  # the penalty is on p and q
 
-    def objective(log_params: np.ndarray) -> float:
-        p, q, g = np.exp(log_params)
-        ll = log_likelihood(GammaGammaParams(p, q, g), x, m_x)
-        return -float(np.mean(ll)) + penalizer * float(np.sum(log_params[:2] ** 2))
+    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.exp(log_params)
+        fit = GammaGammaParams(*params)
+        ll = log_likelihood(fit, x, m_x)
+        grad = log_likelihood_gradient(fit, x, m_x).mean(axis=1) * params  # d/d(log theta)
+        value = -float(np.mean(ll)) + penalizer * float(np.sum(shapes * log_params ** 2))
+        return value, -grad + 2.0 * penalizer * shapes * log_params
 
     start = np.log([1.0, 2.0, float(np.mean(m_x))])
-    result = optimize.minimize(objective, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3)
+    result = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3)
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise RuntimeError(f"Gamma-Gamma fit did not converge: {result.message}")
     return GammaGammaParams(*map(float, np.exp(result.x)))

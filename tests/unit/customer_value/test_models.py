@@ -163,3 +163,42 @@ def test_fit_clv_model_rejects_missing_columns_and_empty_input(cdnow):
         fit_clv_model(_summary(cdnow).drop(columns="monetary_value"))
     with pytest.raises(ValueError, match="empty"):
         fit_clv_model(_summary(cdnow).head(0))
+
+
+@pytest.mark.parametrize("point", [(0.3, 5.0, 0.7, 2.0), (2.0, 40.0, 0.2, 6.0)])
+def test_bgnbd_gradient_is_the_log_likelihoods_derivative(cdnow, point):
+    from scipy import optimize
+
+    x, t_x, T = cdnow["x"], cdnow["t_x"], cdnow["T"]
+    exact = bgnbd.log_likelihood_gradient(bgnbd.BGNBDParams(*point), x, t_x, T).sum(axis=1)
+    numeric = optimize.approx_fprime(np.array(point), lambda p: bgnbd.log_likelihood(
+        bgnbd.BGNBDParams(*p), x, t_x, T).sum(), 1e-6)
+    assert exact == pytest.approx(numeric, rel=1e-4, abs=1e-3)
+
+
+def test_gamma_gamma_gradient_is_the_log_likelihoods_derivative(cdnow):
+    from scipy import optimize
+
+    buyers = cdnow[cdnow["x"] > 0]
+    point = np.array([5.0, 3.0, 12.0])
+    exact = gamma_gamma.log_likelihood_gradient(gamma_gamma.GammaGammaParams(*point), buyers["x"], buyers["zbar"])
+    numeric = optimize.approx_fprime(point, lambda p: gamma_gamma.log_likelihood(
+        gamma_gamma.GammaGammaParams(*p), buyers["x"], buyers["zbar"]).sum(), 1e-6)
+    assert exact.sum(axis=1) == pytest.approx(numeric, rel=1e-4, abs=1e-3)
+
+
+def test_fits_match_the_lifetimes_package_to_1e_4(cdnow):
+    """lifetimes (the reference implementation, MIT) fitted on the same CDNOW summaries."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+        theirs = dict(BetaGeoFitter().fit(cdnow["x"], cdnow["t_x"], cdnow["T"]).params_)
+        buyers = cdnow[cdnow["x"] > 0]
+        spend = dict(GammaGammaFitter().fit(buyers["x"], buyers["zbar"]).params_)
+    ours = bgnbd.fit_bgnbd(cdnow["x"], cdnow["t_x"], cdnow["T"]).to_dict()
+    assert ours == pytest.approx(theirs, rel=1e-4)
+    ours = gamma_gamma.fit_gamma_gamma(cdnow["x"], cdnow["zbar"])
+    assert (ours.p, ours.q, ours.gamma) == pytest.approx((spend["p"], spend["q"], spend["v"]), rel=1e-4)
