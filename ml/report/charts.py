@@ -53,33 +53,37 @@ def value_tiers_chart(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def audiences_chart(table: pd.DataFrame) -> Figure:
-    """Customers to contact and control customers held back, per audience (first priority at the top)."""
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.45 * len(table) + 1.4))
-    y = np.arange(len(table))[::-1]
-    ax.barh(y, table["treated"], label="to contact", color="tab:green")
-    ax.barh(y, table["control"], left=table["treated"], label="control (not contacted)", color="tab:gray")
-    ax.set_yticks(y, table["audience"])
-    ax.set_xlabel("customers")
+def _bars_per_row(labels: list[str], bars: list[tuple[pd.Series, pd.Series | None, str, str]], xlabel: str,
+                  title: str, label_size: float | None = None) -> Figure:
+    """Horizontal bars, one row per label (the first row at the top); each bar is (widths, left or None,
+    legend label, colour), drawn in order."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.45 * len(labels) + 1.4))
+    y = np.arange(len(labels))[::-1]
+    for widths, left, label, color in bars:
+        ax.barh(y, widths, left=left, label=label, color=color)
+    ax.set_yticks(y, labels, fontsize=label_size)
+    ax.set_xlabel(xlabel)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("Audiences and their control groups")
+    ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def audiences_chart(table: pd.DataFrame) -> Figure:
+    """Customers to contact and control customers held back, per audience (first priority at the top)."""
+    return _bars_per_row(list(table["audience"]), [
+        (table["treated"], None, "to contact", "tab:green"),
+        (table["control"], table["treated"], "control (not contacted)", "tab:gray"),
+    ], "customers", "Audiences and their control groups")
 
 
 def recommendations_chart(table: pd.DataFrame) -> Figure:
-    """How many customers each top product is recommended to (most at the top)."""
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.4 * len(table) + 1.4))
-    y = np.arange(len(table))[::-1]
+    """How many customers each top product is recommended to, and to how many first (most at the top)."""
     names = [_label(f"{p} {d}".strip()) for p, d in zip(table["product_id"], table["description"])]
-    ax.barh(y, table["customers"], color="tab:purple", label="in the list")
-    ax.barh(y, table["first_choice"], color="tab:pink", label="first choice")
-    ax.set_yticks(y, names, fontsize=8)
-    ax.set_xlabel("customers")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("Products recommended to the most customers")
-    fig.tight_layout()
-    return fig
+    return _bars_per_row(names, [
+        (table["customers"], None, "in the list", "tab:purple"),
+        (table["first_choice"], None, "first choice", "tab:pink"),
+    ], "customers", "Products recommended to the most customers", label_size=8)
 
 
 def forecast_chart(table: pd.DataFrame, history: pd.DataFrame | None) -> Figure:

@@ -84,11 +84,17 @@ def test_airflow_loads_the_plugin(tmp_path):
     assert {"Data Docs", "ValueFlow"} <= set(loaded["views"])
 
 
+def _refuse():
+    """Airflow's get_user for a request without a login."""
+    from fastapi import HTTPException
+
+    raise HTTPException(status_code=401, detail="Not authenticated")
+
+
 def test_data_docs_are_served_only_to_a_signed_in_user(links, tmp_path, monkeypatch):
     """Airflow's `get_user` guards every page (FastAPI applies an app's dependencies to its routes,
     never to a mounted app); here it is swapped for a stand-in that refuses or admits."""
     from airflow.api_fastapi.core_api.security import get_user
-    from fastapi import HTTPException
     from fastapi.testclient import TestClient
 
     monkeypatch.setenv("VALUEFLOW_HOME", str(tmp_path))
@@ -96,11 +102,7 @@ def test_data_docs_are_served_only_to_a_signed_in_user(links, tmp_path, monkeypa
     site.mkdir(parents=True)
     (site / "index.html").write_text("<h1>Data Docs</h1>")
     app = links.data_docs_app()
-
-    def refuse():
-        raise HTTPException(status_code=401, detail="Not authenticated")
-
-    app.dependency_overrides[get_user] = refuse
+    app.dependency_overrides[get_user] = _refuse
     client = TestClient(app)
     assert client.get("/gx/uncommitted/data_docs/local_site/index.html").status_code == 401
     assert client.get("/gx/uncommitted/data_docs/local_site/").status_code == 401
@@ -112,7 +114,6 @@ def test_data_docs_are_served_only_to_a_signed_in_user(links, tmp_path, monkeypa
 
 def test_the_valueflow_view_and_reports_are_served_only_to_a_signed_in_user(links, state_home):
     from airflow.api_fastapi.core_api.security import get_user
-    from fastapi import HTTPException
     from fastapi.testclient import TestClient
 
     from ml.warehouse import connect
@@ -121,11 +122,7 @@ def test_the_valueflow_view_and_reports_are_served_only_to_a_signed_in_user(link
     reports.mkdir()
     (reports / "marketing-2024-06-03.html").write_text("<h1>the report</h1>")
     app = links.view_app()
-
-    def refuse():
-        raise HTTPException(status_code=401, detail="Not authenticated")
-
-    app.dependency_overrides[get_user] = refuse
+    app.dependency_overrides[get_user] = _refuse
     client = TestClient(app)
     assert client.get("/").status_code == 401
     assert client.get("/reports/marketing-2024-06-03.html").status_code == 401
