@@ -27,6 +27,7 @@ USER_VALUE = "marts.user_value"
 PRODUCT_SALES_FORECAST = "marts.product_sales_forecast"
 MARKETING_AUDIENCES = "marts.marketing_audiences"
 PRODUCT_ASSOCIATIONS = "marts.product_associations"
+MODEL_OUTCOMES = "marts.model_outcomes"
 
 # What each mart holds besides its lineage, in order (the README's mart table lists the same; a test checks).
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -41,6 +42,8 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
     MARKETING_AUDIENCES: ("customer_id", "audience", "action", "reason", "priority", "offer_product_ids",
                           "is_control"),
     PRODUCT_ASSOCIATIONS: ("antecedent_product_id", "consequent_product_id", "support", "confidence", "lift"),
+    MODEL_OUTCOMES: ("family", "metric", "value", "best_baseline", "baseline_value", "ratio", "higher_is_better",
+                     "n", "below_floor", "note"),
 }
 # Every model-scored row says which registered version and MLflow run wrote it; audiences carry the
 # Airflow run that built them instead.

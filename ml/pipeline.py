@@ -76,10 +76,12 @@ def migrate_metadata(env: dict[str, str], log=None) -> None:
 
 
 def pipeline_dag_ids() -> list[str]:
-    """Ingest, then every family's training, then scoring in family order, then audiences if present."""
+    """Ingest, then every family's training, then scoring in family order, then audiences and the
+    outcomes of past scores, where their DAG files exist."""
     trains = [f"train_{name}" for name in FAMILY_NAMES]
     scores = [f"score_{name}" for name in FAMILY_NAMES]
-    extra = ["build_audiences"] if (settings.REPO_ROOT / "dags" / "build_audiences.py").exists() else []
+    extra = [dag_id for dag_id in ("build_audiences", "evaluate_outcomes")
+             if (settings.REPO_ROOT / "dags" / f"{dag_id}.py").exists()]
     return ["ingest_orders", *trains, *scores, *extra]
 
 

@@ -18,13 +18,34 @@ from ml import catalog, registry, settings
 from ml.families.base import Evaluation, ModelFamily, ModelRef
 from ml.warehouse import Warehouse
 
-POLICY_KEYS = {"metric", "direction", "min_gain", "baseline_min_gain", "guardrails", "description"}
+POLICY_KEYS = {"metric", "direction", "min_gain", "baseline_min_gain", "guardrails", "description", "live"}
 GUARDRAIL_KEYS = {"metric", "source", "min", "max", "min_vs_baseline"}
+LIVE_KEYS = {"metric", "min_vs_baseline", "max_vs_baseline"}
 PROMOTIONS_TABLE = catalog.MODEL_PROMOTIONS
 
 
 class PolicyError(ValueError):
     """A policy file is malformed; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class LiveFloor:
+    """What the champion's scores must keep doing once their horizon has passed (`evaluate_outcomes`):
+    `metric` (an outcome metric such as roc_auc_30d) at least `min_vs_baseline` x the best baseline's
+    (higher is better), or at most `max_vs_baseline` x (errors). Relative, like the guardrails."""
+    metric: str
+    min_vs_baseline: float | None = None
+    max_vs_baseline: float | None = None
+
+    def breach(self, value: float, baseline: float | None) -> str | None:
+        """Why `value` falls below the floor, or None (also when either side was not measured)."""
+        if baseline is None or math.isnan(value) or math.isnan(baseline):
+            return None
+        if self.min_vs_baseline is not None and value < self.min_vs_baseline * baseline:
+            return f"{self.metric}={value:.4f} below {self.min_vs_baseline} x the best baseline's {baseline:.4f}"
+        if self.max_vs_baseline is not None and value > self.max_vs_baseline * baseline:
+            return f"{self.metric}={value:.4f} above {self.max_vs_baseline} x the best baseline's {baseline:.4f}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,7 @@ class Policy:
     min_gain: float = 0.0
     baseline_min_gain: float = 0.0
     guardrails: tuple[Guardrail, ...] = field(default_factory=tuple)
+    live: LiveFloor | None = None
 
     def gain(self, new: float, old: float) -> float:
         return new - old if self.direction == "maximize" else old - new
@@ -86,8 +108,15 @@ def load_policy(family: str) -> Policy:
         if extra or "metric" not in item or item.get("source", "challenger") not in ("challenger", "pairwise"):
             raise PolicyError(f"{path}: malformed guardrail {item}; fields {sorted(GUARDRAIL_KEYS)}")
         guardrails.append(Guardrail(**item))
+    live = raw.get("live")
+    if live is not None:
+        bounds = [k for k in ("min_vs_baseline", "max_vs_baseline") if k in (live or {})]
+        if not isinstance(live, dict) or set(live) - LIVE_KEYS or "metric" not in live or len(bounds) != 1:
+            raise PolicyError(f"{path}: malformed `live` {live}; needs `metric` and one of min_vs_baseline, "
+                              "max_vs_baseline")
+        live = LiveFloor(str(live["metric"]), **{bounds[0]: float(live[bounds[0]])})
     return Policy(raw["metric"], raw["direction"], float(raw.get("min_gain", 0.0)),
-                  float(raw.get("baseline_min_gain", 0.0)), tuple(guardrails))
+                  float(raw.get("baseline_min_gain", 0.0)), tuple(guardrails), live)
 
 
 @dataclass

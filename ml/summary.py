@@ -34,7 +34,7 @@ def summary() -> str:
     and the model that serves that date (the champion, or the one chosen for a past date)."""
     import pandas as pd
 
-    from ml import registry
+    from ml import live_outcomes, registry
     from ml.report.page import report_path
     from ml.sql import date_literal
     from ml.warehouse import connect
@@ -56,6 +56,7 @@ def summary() -> str:
             lines.append(f"  {table:<34} {rows:>8} rows as of {shown}")
         decisions = wh.query("SELECT model_name, decision, reason FROM ops.model_promotions ORDER BY decided_at") \
             if wh.table_exists(catalog.MODEL_PROMOTIONS) else None
+        flags = live_outcomes.latest_flags(wh)
     if as_of and (report := report_path(pd.Timestamp(as_of).date())).exists():
         lines.append(f"marketing report for {as_of}: {report}")
     lines.append(f"models serving {as_of}:" if as_of else "champions:")
@@ -71,6 +72,9 @@ def summary() -> str:
         last = None if decisions is None else decisions[decisions["model_name"] == name].tail(1)
         why = f": last challenger {last['decision'].iat[0]} ({last['reason'].iat[0]})" if last is not None and len(last) else ""
         lines.append(f"  {name:<20} none yet{why}")
+    for flag in flags.itertuples():
+        lines.append(f"  FLAGGED {flag.family}: its scores of {flag.as_of_date[:10]} (version {flag.model_version}) "
+                     f"did worse than the policy's live floor: {flag.note}")
     lines += ["", "open the UIs:",
               f"  MLflow:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()} "
               "--host 127.0.0.1 --port 5000",

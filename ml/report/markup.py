@@ -19,7 +19,7 @@ img { max-width: 100%; }
 PERCENT_COLUMNS = ("customer_share", "spend_share", "historical_share", "predicted_share", "control_share",
                    "share_of_lists")
 PROBABILITY_COLUMNS = ("mean_p_alive",)
-METRIC_COLUMNS = ("value", "baseline_value", "challenger_value", "reference_value")  # four significant digits
+METRIC_COLUMNS = ("value", "baseline_value", "challenger_value", "reference_value", "ratio")  # 4 digits
 
 
 def png_data(figure) -> str:

@@ -131,6 +131,24 @@ def validations(wh: Warehouse, limit: int = VALIDATION_ROWS) -> pd.DataFrame:
     }, columns=columns)
 
 
+def live_outcomes(wh: Warehouse) -> pd.DataFrame:
+    """Per family, how its newest evaluated scores turned out (`marts.model_outcomes`), metric by metric."""
+    columns = ["family", "as_of_date", "model_version", "metric", "value", "best_baseline", "baseline_value",
+               "ratio", "n", "verdict"]
+    if not wh.table_exists(catalog.MODEL_OUTCOMES):
+        return pd.DataFrame(columns=columns)
+    rows = wh.query(
+        f"SELECT o.*, CAST(o.as_of_date AS VARCHAR) AS day FROM {catalog.MODEL_OUTCOMES} o JOIN (SELECT family, "
+        f"max(as_of_date) AS d FROM {catalog.MODEL_OUTCOMES} GROUP BY family) n ON n.family = o.family "
+        "AND n.d = o.as_of_date ORDER BY o.family, o.metric")
+    verdict = rows["below_floor"].map({True: "BELOW the live floor", False: "ok"})
+    return pd.DataFrame({"family": rows["family"], "as_of_date": rows["day"].str[:10],
+                         "model_version": rows["model_version"], "metric": rows["metric"],
+                         "value": rows["value"].astype(float), "best_baseline": rows["best_baseline"].fillna("–"),
+                         "baseline_value": rows["baseline_value"].astype(float), "ratio": rows["ratio"].astype(float),
+                         "n": rows["n"].astype("int64"), "verdict": verdict}, columns=columns)
+
+
 def reports(folder: Path) -> list[Path]:
     """The marketer's reports, newest as-of date first."""
     return sorted(folder.glob("marketing-*.html"), reverse=True) if folder.is_dir() else []

@@ -51,6 +51,7 @@ def render_view(wh, reports_folder: Path, links: Links) -> str:
     champions = overview.champions(wh)
     history = overview.promotion_history(wh)
     validations = overview.validations(wh)
+    outcomes = overview.live_outcomes(wh)
     parts = [
         _section("champions", "Champions", "the version behind each family's alias `champion`, and the decision "
                  "that made it champion: its value on that holdout beside the best baseline's",
@@ -62,6 +63,10 @@ def render_view(wh, reports_folder: Path, links: Links) -> str:
                  "(negative: worse; config/policies/ says which way is better and by how much it must win)",
                  table_html(history.drop(columns="run_id"), {"challenger_version": history["run_id"].map(links.run)})
                  if len(history) else "<p>no decision yet</p>"),
+        _section("outcomes", "Live outcomes", "how each family's newest scores whose horizon has passed turned "
+                 "out (evaluate_outcomes): the mart against what customers and products did, beside the best "
+                 "simple baseline; the floor is the policy's `live` entry",
+                 table_html(outcomes) if len(outcomes) else "<p>no scored date has its horizon passed yet</p>"),
         _section("marts", "Marts", "each mart's newest as-of date, its rows and when they were written",
                  table_html(overview.marts(wh))),
         _section("validations", "Validation", "the latest Great Expectations results; failed checks name the "
