@@ -50,10 +50,13 @@ def summary() -> str:
         tables = wh.query("SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
                           "WHERE table_schema = 'marts' ORDER BY 1")["t"].tolist()
         for table in tables:
-            day = date_literal(as_of) if as_of else f"(SELECT max(as_of_date) FROM {table})"
+            # outcomes are of past scores: their newest evaluated date, not the export's (never evaluated yet)
+            latest = table == catalog.MODEL_OUTCOMES or not as_of
+            day = f"(SELECT max(as_of_date) FROM {table})" if latest else date_literal(as_of)
             rows = wh.row_count(table, f"as_of_date = {day}")
-            shown = as_of or str(wh.scalar(f"SELECT max(as_of_date) FROM {table}"))[:10]
-            lines.append(f"  {table:<34} {rows:>8} rows as of {shown}")
+            shown = str(wh.scalar(f"SELECT max(as_of_date) FROM {table}"))[:10] if latest else as_of
+            what = "rows for the scores of" if table == catalog.MODEL_OUTCOMES else "rows as of"
+            lines.append(f"  {table:<34} {rows:>8} {what} {shown}")
         decisions = wh.query("SELECT model_name, decision, reason FROM ops.model_promotions ORDER BY decided_at") \
             if wh.table_exists(catalog.MODEL_PROMOTIONS) else None
         flags = live_outcomes.latest_flags(wh)

@@ -85,6 +85,7 @@ def test_status_names_a_family_below_its_live_floor(live, mlflow_store):
     text = summary.summary()
     assert "FLAGGED propensity: its scores of 2024-01-01 (version 3)" in text
     assert "below 0.95 x the best baseline's 0.8750" in text
+    assert "marts.model_outcomes                      2 rows for the scores of 2024-01-01" in text
 
 
 def test_nothing_is_due_before_any_later_export(warehouse):
