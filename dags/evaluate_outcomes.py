@@ -8,6 +8,11 @@ baselines fitted on the history before that date: `marts.model_outcomes`, and `l
 the scoring version's MLflow run. A family whose live metric breaks the `live` floor of its policy
 (`config/policies/<family>.yaml`) is flagged in the task log and in `python -m ml status`.
 
+Beside it, the uplift readout: for every audiences partition whose readout window has passed, each
+audience's contacted customers against its control group (conversion and revenue per customer, the
+difference with a 95% interval, whether the control group could detect the expected effect):
+`marts.audience_uplift`.
+
 Runs after each ingest (the `features/user_features` Asset) and daily at 06:00 UTC.
 """
 from __future__ import annotations
@@ -22,6 +27,7 @@ from ml.task_defaults import DEFAULT_ARGS
 
 USER_FEATURES = Asset(catalog.table_asset_uri(catalog.USER_FEATURES))
 MODEL_OUTCOMES = Asset(catalog.table_asset_uri(catalog.MODEL_OUTCOMES))
+AUDIENCE_UPLIFT = Asset(catalog.table_asset_uri(catalog.AUDIENCE_UPLIFT))
 
 
 @dag(
@@ -40,7 +46,14 @@ def evaluate_outcomes():
 
         return live_outcomes.run_evaluate_outcomes()
 
+    @task(outlets=[AUDIENCE_UPLIFT])
+    def read_out_uplift() -> dict:
+        from ml.audiences import uplift
+
+        return uplift.run_read_out_uplift()
+
     evaluate_outcomes()
+    read_out_uplift()
 
 
 evaluate_outcomes()

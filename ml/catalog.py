@@ -28,6 +28,7 @@ PRODUCT_SALES_FORECAST = "marts.product_sales_forecast"
 MARKETING_AUDIENCES = "marts.marketing_audiences"
 PRODUCT_ASSOCIATIONS = "marts.product_associations"
 MODEL_OUTCOMES = "marts.model_outcomes"
+AUDIENCE_UPLIFT = "marts.audience_uplift"
 
 # What each mart holds besides its lineage, in order (the README's mart table lists the same; a test checks).
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -44,6 +45,10 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
     PRODUCT_ASSOCIATIONS: ("antecedent_product_id", "consequent_product_id", "support", "confidence", "lift"),
     MODEL_OUTCOMES: ("family", "metric", "value", "best_baseline", "baseline_value", "ratio", "higher_is_better",
                      "n", "below_floor", "note"),
+    AUDIENCE_UPLIFT: ("audience", "action", "window_days", "treated", "control", "treated_conversion",
+                      "control_conversion", "conversion_uplift", "conversion_uplift_low", "conversion_uplift_high",
+                      "treated_revenue", "control_revenue", "revenue_uplift", "revenue_uplift_low",
+                      "revenue_uplift_high", "expected_effect", "detectable_effect", "powered", "note"),
 }
 # Every model-scored row says which registered version and MLflow run wrote it; audiences carry the
 # Airflow run that built them instead.

@@ -87,9 +87,27 @@ def build_marketing_audiences(wh: Warehouse, as_of: dt.date, run_id: str, config
     audiences["is_control"] = audiences["is_control"].astype(bool)
     audiences["as_of_date"] = pd.array([as_of] * len(audiences), dtype=pd.ArrowDtype(pa.date32()))
     wh.replace_partition(AUDIENCES_MART, audiences, {"as_of_date": pd.Timestamp(as_of).date()})
-    for name, group in audiences.groupby("audience"):
-        log.info("audience %s: %d customers, %d in control", name, len(group), int(group["is_control"].sum()))
+    warn_underpowered(audiences, config)
     return len(audiences)
+
+
+def warn_underpowered(audiences: pd.DataFrame, config: AudienceConfig) -> None:
+    """Log each audience's size; warn where its control group cannot detect the expected effect (at a 50%
+    conversion rate, the widest case: the readout checks again at the rate observed)."""
+    from ml.audiences.uplift import detectable_effect
+
+    expected = {a.name: a for a in config.audiences}
+    for name, group in audiences.groupby("audience"):
+        control = int(group["is_control"].sum())
+        log.info("audience %s: %d customers, %d in control", name, len(group), control)
+        audience = expected.get(name)
+        if audience is None or audience.control_share == 0:
+            continue  # no control wanted (suppression lists)
+        mde = detectable_effect(0.5, len(group) - control, control)
+        if mde > audience.expected_effect:
+            log.warning("audience %s: its control group of %d can detect a conversion lift of %.3f or more, not the "
+                        "%.3f the config expects; its uplift readout will be indicative only (a larger "
+                        "control_share or audience helps)", name, control, mde, audience.expected_effect)
 
 
 def run_build_audiences(requested_as_of: str | None, run_id: str) -> dict:

@@ -56,8 +56,10 @@ FIELDS = {
 # Offer type -> the source whose ranked products it attaches.
 OFFER_SOURCES = {"top_recommendations": "recommendations", "bought_together": "bought_together"}
 OUTPUT_COLUMNS = ["customer_id", "audience", "action", "reason", "priority", "offer_product_ids", "is_control"]
-_AUDIENCE_KEYS = {"name", "priority", "action", "reason", "control_share", "when", "offer"}
-_TOP_KEYS = {"seed", "default_control_share", "audiences"}
+_AUDIENCE_KEYS = {"name", "priority", "action", "reason", "control_share", "when", "offer", "expected_effect"}
+_TOP_KEYS = {"seed", "default_control_share", "default_expected_effect", "readout_window_days", "audiences"}
+DEFAULT_EXPECTED_EFFECT = 0.05  # +5 points of conversion: what a campaign is expected to add
+DEFAULT_READOUT_WINDOW_DAYS = 30
 
 
 class AudienceConfigError(ValueError):
@@ -79,12 +81,16 @@ class Audience:
     control_share: float
     when: dict = field(default_factory=dict)
     offer: Offer | None = None
+    # the conversion lift (absolute, 0.05 = +5 points) the campaign is expected to make, which the
+    # control group must be large enough to detect (marts.audience_uplift checks it)
+    expected_effect: float = DEFAULT_EXPECTED_EFFECT
 
 
 @dataclass(frozen=True)
 class AudienceConfig:
     seed: int
     audiences: list[Audience]
+    readout_window_days: int = DEFAULT_READOUT_WINDOW_DAYS  # conversions counted in [D, D + this)
 
 
 def default_audiences_path() -> Path:
@@ -120,7 +126,14 @@ def _check_condition(name: str, key: str, value, tier_names: set[str] | None) ->
         raise AudienceConfigError(f"audience {name!r}: {key!r} must be true or false, got {value!r}")
 
 
-def _parse_audience(entry, default_share: float, tier_names: set[str] | None) -> Audience:
+def _check_effect(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise AudienceConfigError(f"{where}: expected_effect must be a conversion lift in (0, 1), got {value!r}")
+    return float(value)
+
+
+def _parse_audience(entry, default_share: float, tier_names: set[str] | None,
+                    default_effect: float = DEFAULT_EXPECTED_EFFECT) -> Audience:
     if not isinstance(entry, dict) or "name" not in entry:
         raise AudienceConfigError(f"every audience needs a 'name', got {entry!r}")
     name = entry["name"]
@@ -151,7 +164,8 @@ def _parse_audience(entry, default_share: float, tier_names: set[str] | None) ->
             raise AudienceConfigError(f"audience {name!r}: offer count must be a positive integer, got {count!r}")
         offer = Offer(raw["type"], count)
     share = _check_share(entry.get("control_share", default_share), f"audience {name!r}")
-    return Audience(name, priority, str(entry["action"]), str(entry["reason"]), share, dict(when), offer)
+    effect = _check_effect(entry.get("expected_effect", default_effect), f"audience {name!r}")
+    return Audience(name, priority, str(entry["action"]), str(entry["reason"]), share, dict(when), offer, effect)
 
 
 def parse_audiences(config, tier_names: set[str] | list[str] | None = None) -> AudienceConfig:
@@ -165,17 +179,22 @@ def parse_audiences(config, tier_names: set[str] | list[str] | None = None) -> A
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise AudienceConfigError(f"seed must be an integer, got {seed!r}")
     default_share = _check_share(config.get("default_control_share", 0.1), "default_control_share")
+    default_effect = _check_effect(config.get("default_expected_effect", DEFAULT_EXPECTED_EFFECT),
+                                   "default_expected_effect")
+    window = config.get("readout_window_days", DEFAULT_READOUT_WINDOW_DAYS)
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 365:
+        raise AudienceConfigError(f"readout_window_days must be an integer of days in [1, 365], got {window!r}")
     entries = config.get("audiences")
     if not isinstance(entries, list) or not entries:
         raise AudienceConfigError("'audiences' must be a non-empty list")
     tiers = set(tier_names) if tier_names is not None else None
-    audiences = [_parse_audience(e, default_share, tiers) for e in entries]
+    audiences = [_parse_audience(e, default_share, tiers, default_effect) for e in entries]
     for attribute, plural in (("name", "names"), ("priority", "priorities")):
         values = [getattr(a, attribute) for a in audiences]
         duplicates = sorted({v for v in values if values.count(v) > 1})
         if duplicates:
             raise AudienceConfigError(f"audience {plural} must be unique; repeated: {duplicates}")
-    return AudienceConfig(seed, sorted(audiences, key=lambda a: a.priority))
+    return AudienceConfig(seed, sorted(audiences, key=lambda a: a.priority), window)
 
 
 def load_audiences(path: str | Path | None = None, tier_names=None) -> AudienceConfig:

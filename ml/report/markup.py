@@ -17,7 +17,8 @@ th { background: #f4f4f4; } .num { text-align: right; } .text { text-align: left
 img { max-width: 100%; }
 """
 PERCENT_COLUMNS = ("customer_share", "spend_share", "historical_share", "predicted_share", "control_share",
-                   "share_of_lists")
+                   "share_of_lists", "treated_conversion", "control_conversion", "conversion_uplift",
+                   "conversion_uplift_low", "conversion_uplift_high")
 PROBABILITY_COLUMNS = ("mean_p_alive",)
 METRIC_COLUMNS = ("value", "baseline_value", "challenger_value", "reference_value", "ratio")  # 4 digits
 

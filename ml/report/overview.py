@@ -149,6 +149,21 @@ def live_outcomes(wh: Warehouse) -> pd.DataFrame:
                          "n": rows["n"].astype("int64"), "verdict": verdict}, columns=columns)
 
 
+def campaign_uplift(wh: Warehouse) -> pd.DataFrame:
+    """The newest uplift readout (`marts.audience_uplift`), audience by audience."""
+    columns = ["as_of_date", "audience", "action", "treated", "control", "treated_conversion", "control_conversion",
+               "conversion_uplift", "conversion_uplift_low", "conversion_uplift_high", "revenue_uplift", "powered",
+               "note"]
+    if not wh.table_exists(catalog.AUDIENCE_UPLIFT):
+        return pd.DataFrame(columns=columns)
+    rows = wh.query(f"SELECT *, CAST(as_of_date AS VARCHAR) AS day FROM {catalog.AUDIENCE_UPLIFT} WHERE as_of_date = "
+                    f"(SELECT max(as_of_date) FROM {catalog.AUDIENCE_UPLIFT}) ORDER BY audience")
+    rows["as_of_date"] = rows["day"].str[:10]
+    rows["powered"] = rows["powered"].map({True: "yes", False: "no"})
+    rows[["treated", "control"]] = rows[["treated", "control"]].astype("int64")
+    return rows[columns].fillna({"note": ""})
+
+
 def reports(folder: Path) -> list[Path]:
     """The marketer's reports, newest as-of date first."""
     return sorted(folder.glob("marketing-*.html"), reverse=True) if folder.is_dir() else []

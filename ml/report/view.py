@@ -52,6 +52,7 @@ def render_view(wh, reports_folder: Path, links: Links) -> str:
     history = overview.promotion_history(wh)
     validations = overview.validations(wh)
     outcomes = overview.live_outcomes(wh)
+    uplift = overview.campaign_uplift(wh)
     parts = [
         _section("champions", "Champions", "the version behind each family's alias `champion`, and the decision "
                  "that made it champion: its value on that holdout beside the best baseline's",
@@ -67,6 +68,10 @@ def render_view(wh, reports_folder: Path, links: Links) -> str:
                  "out (evaluate_outcomes): the mart against what customers and products did, beside the best "
                  "simple baseline; the floor is the policy's `live` entry",
                  table_html(outcomes) if len(outcomes) else "<p>no scored date has its horizon passed yet</p>"),
+        _section("uplift", "Campaign uplift", "the newest readout of the audiences: contacted against control "
+                 "customers over the window, the uplift with its 95% interval, and whether the control group "
+                 "could detect the effect the audience's config expects",
+                 table_html(uplift) if len(uplift) else "<p>no audience has its readout window passed yet</p>"),
         _section("marts", "Marts", "each mart's newest as-of date, its rows and when they were written",
                  table_html(overview.marts(wh))),
         _section("validations", "Validation", "the latest Great Expectations results; failed checks name the "

@@ -87,3 +87,11 @@ def test_invalid_config_stops_before_writing(value_mart, tmp_path):
     with pytest.raises(AudienceConfigError, match="diamond"):
         build_marketing_audiences(value_mart, AS_OF, "bad", config_path=bad)
     assert not value_mart.table_exists(AUDIENCES_MART)
+
+
+def test_a_control_group_too_small_for_the_expected_effect_is_warned_about(value_mart, caplog):
+    with caplog.at_level(logging.WARNING):
+        build_marketing_audiences(value_mart, AS_OF, "run-3")
+    # four customers: no control group can detect +5 points of conversion
+    assert "its control group of" in caplog.text and "not the 0.050 the config expects" in caplog.text
+    assert "audience dormant_low_value: its control group" not in caplog.text  # suppression keeps no control
