@@ -7,7 +7,10 @@ For every family in `ml/families/__init__.py` (`FAMILY_MARTS`), this file builds
   train a challenger and log it to MLflow, then re-score challenger and champion on the same fresh
   holdout and promote by the policy in `config/policies/<family>.yaml`.
 * `score_<family>` (runs when the family's champion decision is made): score with
-  `models:/<family>@champion` into the family's mart, every row carrying model version and run id.
+  `models:/<family>@champion` into the family's mart, every row carrying model version and run id;
+  then check the drift of the model's inputs and scores from its training data (`ops.drift_reports`,
+  Evidently's HTML report on the version's MLflow run) and, where the policy's `drift` says so,
+  request a retrain: the drift Asset it updates also schedules `train_<family>`.
 
 The as-of date is the param `as_of` (YYYY-MM-DD) if given, else the one the triggering Asset
 events carry (`extra["as_of"]`: the ingest's, then the promotion's), else the latest published
@@ -37,8 +40,12 @@ def mart_asset(table: str) -> Asset:
     return Asset(catalog.table_asset_uri(table))
 
 
+def drift_asset(name: str) -> Asset:
+    return Asset(catalog.drift_asset_uri(name))
+
+
 def make_train_dag(name: str):
-    @dag(dag_id=f"train_{name}", schedule=[USER_FEATURES], start_date=START, catchup=False, max_active_runs=1,
+    @dag(dag_id=f"train_{name}", schedule=USER_FEATURES | drift_asset(name), start_date=START, catchup=False, max_active_runs=1,
          doc_md=__doc__, tags=["valueflow", "train", name], default_args=DEFAULT_ARGS, params=AS_OF_PARAM)
     def train_family():
         @task(task_id=f"build_{name}_features")
@@ -97,7 +104,25 @@ def make_score_dag(name: str, mart: str):
                                                                 "model_version": scored["model_version"]}
             return scored
 
-        score()
+        @task(task_id=f"check_{name}_drift")
+        def check_drift(scored: dict) -> dict:
+            from ml import orchestration
+            from ml.drift.check import run_check_drift
+
+            with orchestration.fail_fast():
+                return run_check_drift(name, scored["as_of"])
+
+        @task(task_id=f"request_{name}_retrain", outlets=[drift_asset(name)])
+        def request_retrain(checked: dict) -> None:
+            from airflow.sdk import get_current_context
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            if checked["action"] != "retrain":  # skipped: no Asset event, no retrain
+                raise AirflowSkipException(f"no retrain: {checked['reason']}")
+            get_current_context()["outlet_events"][drift_asset(name)].extra = {
+                "as_of": checked["as_of"], "reason": checked["reason"]}
+
+        request_retrain(check_drift(score()))
 
     return score_family()
 

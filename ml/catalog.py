@@ -61,6 +61,7 @@ ASSOCIATION_LINEAGE_COLUMNS = ("as_of_date", "run_id")
 INGEST_RUNS = "ops.ingest_runs"
 VALIDATION_RESULTS = "ops.validation_results"
 MODEL_PROMOTIONS = "ops.model_promotions"
+DRIFT_REPORTS = "ops.drift_reports"
 
 
 def table_asset_uri(table: str) -> str:
@@ -72,3 +73,8 @@ def table_asset_uri(table: str) -> str:
 def model_asset_uri(family: str) -> str:
     """The Asset a family's promotion task updates: its champion decision for an as-of date."""
     return f"valueflow://mlflow/models/{family}"
+
+
+def drift_asset_uri(family: str) -> str:
+    """The Asset a family's drift check updates when its inputs drifted enough to retrain."""
+    return f"valueflow://drift/{family}"

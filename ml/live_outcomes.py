@@ -20,7 +20,7 @@ import pandas as pd
 from ml import catalog, run_journal
 from ml.families import FAMILY_MARTS
 from ml.outcomes import Outcome, window_covered
-from ml.sql import sql_literal
+from ml.sql import newest_per_family_sql, sql_literal
 from ml.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def scored_dates(wh: Warehouse, mart: str) -> list[dt.date]:
     return [dt.date.fromisoformat(str(d)[:10]) for d in days]
 
 
-def _lineage(wh: Warehouse, mart: str, as_of: dt.date) -> dict:
+def partition_lineage(wh: Warehouse, mart: str, as_of: dt.date) -> dict:
     """The model that scored the partition (a partition is written by one version in one replace)."""
     row = wh.query(f"SELECT model_name, model_version, run_id, model_kind FROM {mart} "
                    f"WHERE as_of_date = {sql_literal(as_of)} LIMIT 1").iloc[0]
@@ -61,7 +61,7 @@ def due(wh: Warehouse) -> list[tuple[str, str, dt.date]]:
         if horizon is None:
             continue
         for as_of in scored_dates(wh, mart):
-            if window_covered(wh, as_of, horizon) and (family, as_of, _lineage(wh, mart, as_of)["model_version"]) not in done:
+            if window_covered(wh, as_of, horizon) and (family, as_of, partition_lineage(wh, mart, as_of)["model_version"]) not in done:
                 found.append((family, mart, as_of))
     return found
 
@@ -115,7 +115,7 @@ def evaluate_due(wh: Warehouse, log_to_mlflow: bool = True) -> dict:
 
     evaluated, flagged, failed = [], [], []
     for family, mart, as_of in due(wh):
-        lineage = _lineage(wh, mart, as_of)
+        lineage = partition_lineage(wh, mart, as_of)
         try:
             measured = family_outcomes(family, wh, wh, as_of)
         except Exception as error:  # the other families are still evaluated; the task fails at the end
@@ -145,10 +145,8 @@ def latest_flags(wh: Warehouse) -> pd.DataFrame:
     """Per family, its newest evaluated date's rows that fell below the floor (what `ml status` shows)."""
     if not wh.table_exists(OUTCOMES_MART):
         return pd.DataFrame(columns=["family", "as_of_date", "model_version", "note"])
-    return wh.query(
-        f"SELECT o.family, CAST(o.as_of_date AS VARCHAR) AS as_of_date, o.model_version, o.note "
-        f"FROM {OUTCOMES_MART} o JOIN (SELECT family, max(as_of_date) AS d FROM {OUTCOMES_MART} GROUP BY family) n "
-        "ON n.family = o.family AND n.d = o.as_of_date WHERE o.below_floor ORDER BY o.family")
+    rows = wh.query(newest_per_family_sql(OUTCOMES_MART, "t.family, t.model_version, t.note", "t.below_floor"))
+    return rows.rename(columns={"day": "as_of_date"})[["family", "as_of_date", "model_version", "note"]]
 
 
 def run_evaluate_outcomes() -> dict:

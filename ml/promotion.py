@@ -18,9 +18,10 @@ from ml import catalog, registry, settings
 from ml.families.base import Evaluation, ModelFamily, ModelRef
 from ml.warehouse import Warehouse
 
-POLICY_KEYS = {"metric", "direction", "min_gain", "baseline_min_gain", "guardrails", "description", "live"}
+POLICY_KEYS = {"metric", "direction", "min_gain", "baseline_min_gain", "guardrails", "description", "live", "drift"}
 GUARDRAIL_KEYS = {"metric", "source", "min", "max", "min_vs_baseline"}
 LIVE_KEYS = {"metric", "min_vs_baseline", "max_vs_baseline"}
+DRIFT_KEYS = {"warn_share", "retrain_share"}
 PROMOTIONS_TABLE = catalog.MODEL_PROMOTIONS
 
 
@@ -46,6 +47,27 @@ class LiveFloor:
         if self.max_vs_baseline is not None and value > self.max_vs_baseline * baseline:
             return f"{self.metric}={value:.4f} above {self.max_vs_baseline} x the best baseline's {baseline:.4f}"
         return None
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    """What the drift check of a scoring run does (`ml.drift.check`), judged on the share of the
+    model's input columns Evidently finds drifted from the champion's training data: at least
+    `retrain_share` requests a retrain (the train DAG's drift Asset), at least `warn_share` warns.
+    Drifted scores alone warn."""
+    warn_share: float = 0.3
+    retrain_share: float = 0.5
+
+    def action(self, input_share: float, scores_drifted: bool) -> tuple[str, str]:
+        """("retrain" | "warn" | "none", why)."""
+        if not math.isnan(input_share) and input_share >= self.retrain_share:
+            return "retrain", f"{input_share:.0%} of the inputs drifted (retrain at {self.retrain_share:.0%})"
+        if not math.isnan(input_share) and input_share >= self.warn_share:
+            return "warn", f"{input_share:.0%} of the inputs drifted (warn at {self.warn_share:.0%})"
+        if scores_drifted:
+            return "warn", "the scores drifted from the champion's earlier scores"
+        share = "not measured" if math.isnan(input_share) else f"{input_share:.0%}"
+        return "none", f"inputs drifted: {share} (warn at {self.warn_share:.0%})"
 
 
 @dataclass(frozen=True)
@@ -87,6 +109,7 @@ class Policy:
     baseline_min_gain: float = 0.0
     guardrails: tuple[Guardrail, ...] = field(default_factory=tuple)
     live: LiveFloor | None = None
+    drift: DriftPolicy = field(default_factory=DriftPolicy)
 
     def gain(self, new: float, old: float) -> float:
         return new - old if self.direction == "maximize" else old - new
@@ -115,8 +138,15 @@ def load_policy(family: str) -> Policy:
             raise PolicyError(f"{path}: malformed `live` {live}; needs `metric` and one of min_vs_baseline, "
                               "max_vs_baseline")
         live = LiveFloor(str(live["metric"]), **{bounds[0]: float(live[bounds[0]])})
+    drift = raw.get("drift") or {}
+    if not isinstance(drift, dict) or set(drift) - DRIFT_KEYS or not all(
+            isinstance(v, int | float) and 0 < v <= 1 for v in drift.values()):
+        raise PolicyError(f"{path}: malformed `drift` {drift}; fields {sorted(DRIFT_KEYS)}, shares in (0, 1]")
+    drift = DriftPolicy(**{k: float(v) for k, v in drift.items()})
+    if drift.warn_share > drift.retrain_share:
+        raise PolicyError(f"{path}: drift warn_share {drift.warn_share} is above retrain_share {drift.retrain_share}")
     return Policy(raw["metric"], raw["direction"], float(raw.get("min_gain", 0.0)),
-                  float(raw.get("baseline_min_gain", 0.0)), tuple(guardrails), live)
+                  float(raw.get("baseline_min_gain", 0.0)), tuple(guardrails), live, drift)
 
 
 @dataclass

@@ -91,3 +91,11 @@ def as_double(expr: str) -> str:
     """SQL casting an exact sum (or count) to a float, before any division: DuckDB divides decimals as
     floats and PostgreSQL as decimals of its own chosen scale, so a quotient of decimals differs."""
     return f"CAST({expr} AS DOUBLE PRECISION)"
+
+
+def newest_per_family_sql(table: str, select: str = "t.*", where: str = "TRUE", order: str = "t.family") -> str:
+    """SELECT `select` over the rows of each family's newest as_of_date in `table` (aliased `t`, with
+    `day`: that date as text): what `ml status` and the ValueFlow view show of outcomes and drift."""
+    return (f"SELECT {select}, CAST(t.as_of_date AS VARCHAR) AS day FROM {table} t JOIN (SELECT family, "
+            f"max(as_of_date) AS newest FROM {table} GROUP BY family) n ON n.family = t.family "
+            f"AND n.newest = t.as_of_date WHERE {where} ORDER BY {order}")

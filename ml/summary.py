@@ -35,6 +35,7 @@ def summary() -> str:
     import pandas as pd
 
     from ml import live_outcomes, registry
+    from ml.drift.check import latest_warnings
     from ml.report.page import report_path
     from ml.sql import date_literal
     from ml.warehouse import connect
@@ -60,6 +61,7 @@ def summary() -> str:
         decisions = wh.query("SELECT model_name, decision, reason FROM ops.model_promotions ORDER BY decided_at") \
             if wh.table_exists(catalog.MODEL_PROMOTIONS) else None
         flags = live_outcomes.latest_flags(wh)
+        drifts = latest_warnings(wh)
     if as_of and (report := report_path(pd.Timestamp(as_of).date())).exists():
         lines.append(f"marketing report for {as_of}: {report}")
     lines.append(f"models serving {as_of}:" if as_of else "champions:")
@@ -78,6 +80,10 @@ def summary() -> str:
     for flag in flags.itertuples():
         lines.append(f"  FLAGGED {flag.family}: its scores of {flag.as_of_date[:10]} (version {flag.model_version}) "
                      f"did worse than the policy's live floor: {flag.note}")
+    for drift in drifts.itertuples():
+        what = "a retrain was requested" if drift.action == "retrain" else "warning"
+        lines.append(f"  DRIFT {drift.family}: scoring {drift.as_of_date[:10]} (version {drift.model_version}), "
+                     f"{what}: {drift.reason} (ops.drift_reports)")
     lines += ["", "open the UIs:",
               f"  MLflow:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()} "
               "--host 127.0.0.1 --port 5000",

@@ -4,11 +4,14 @@
 * Extra link "MLflow model" on every `promote_<family>` and `score_<family>` task: the registered model
   (its page shows the `champion` and `challenger` aliases).
 * Extra link "Data Docs" on `validate_order_lines`: the Great Expectations Data Docs of that run.
+* Extra link "Drift report" on every `check_<family>_drift` task: Evidently's report of that scoring
+  run's inputs against the champion's training data.
 * The Data Docs site itself, served by the api-server under /valueflow/data-docs/ to signed-in users
   only, and a "Data Docs" entry in the UI's navigation.
 * The ValueFlow view, under /valueflow/view/ and as "ValueFlow" in the navigation: each family's
   champion and its metrics, the promotion history, the marts' freshness, the latest validations with
-  their Data Docs, and the marketer's reports (served under /valueflow/view/reports/). Same login.
+  their Data Docs, the drift checks, and the marketer's and drift reports (served under
+  /valueflow/view/reports/). Same login.
 
 The links are global (they apply to every task) and empty where they do not apply, so the UI shows
 them only on the tasks above. The api-server computes them from the task's return value (XCom),
@@ -35,7 +38,7 @@ except ImportError:  # pragma: no cover - fastapi comes with apache-airflow-core
 
 DATA_DOCS_PREFIX = "/valueflow/data-docs"
 VIEW_PREFIX = "/valueflow/view"
-REPORT_NAME = re.compile(r"^marketing-\d{4}-\d{2}-\d{2}\.html$")
+REPORT_NAME = re.compile(r"^(marketing-\d{4}-\d{2}-\d{2}|drift-[a-z_]+-\d{4}-\d{2}-\d{2}-(inputs|scores))\.html$")
 
 
 # -- pure functions: the URL for a task, given what the task returned ------------------------------
@@ -75,6 +78,15 @@ def data_docs_url(task_id: str, returned: Any, docs_root: Path, base: str = "") 
     except ValueError:
         return ""  # written somewhere this api-server does not serve
     return f"{base}{DATA_DOCS_PREFIX}/{quote(relative.as_posix())}"
+
+
+def drift_report_url(task_id: str, returned: Any, base: str = "") -> str:
+    """The drift check's report of its inputs, as the ValueFlow view serves it."""
+    if not (task_id.startswith("check_") and task_id.endswith("_drift")) or not isinstance(returned, dict) \
+            or not returned.get("report"):
+        return ""
+    name = Path(returned["report"]).name
+    return f"{base}{VIEW_PREFIX}/reports/{quote(name)}" if REPORT_NAME.match(name) else ""
 
 
 # -- the links: read the task's return value where the api-server runs -----------------------------
@@ -127,6 +139,15 @@ class DataDocsLink(BaseOperatorLink):
         from ml import settings
 
         return data_docs_url(operator.task_id, returned_value(ti_key), settings.data_docs_dir(), airflow_base_url())
+
+
+class DriftReportLink(BaseOperatorLink):
+    name = "Drift report"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        if not operator.task_id.startswith("check_"):
+            return ""
+        return drift_report_url(operator.task_id, returned_value(ti_key), airflow_base_url())
 
 
 # -- Data Docs served by the api-server, behind Airflow's authentication ---------------------------
@@ -205,7 +226,7 @@ def _fastapi_apps() -> list[dict]:
 
 class ValueFlowPlugin(AirflowPlugin):
     name = "valueflow"
-    global_operator_extra_links = [MlflowRunLink(), MlflowModelLink(), DataDocsLink()]
+    global_operator_extra_links = [MlflowRunLink(), MlflowModelLink(), DataDocsLink(), DriftReportLink()]
     fastapi_apps = _fastapi_apps()
     external_views = [{
         "name": "ValueFlow",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ml.warehouse import Warehouse
 
 
@@ -49,6 +51,17 @@ class Evaluation:
     baseline_name: str = ""
 
 
+@dataclass
+class DriftFrames:
+    """What a drift check compares: the champion's training inputs and the inputs of the scored date."""
+
+    reference: pd.DataFrame
+    current: pd.DataFrame
+    numeric: list[str]
+    categorical: list[str] = field(default_factory=list)
+    reference_note: str = ""  # which rows the reference is, in words (ops.drift_reports.reference)
+
+
 @dataclass(frozen=True)
 class ModelFamily:
     name: str  # MLflow registered model name; policy file config/policies/<name>.yaml
@@ -62,3 +75,6 @@ class ModelFamily:
     # family's model (a pyfunc with the family's signature), so it can serve when nothing learnt
     # beats it. None: the family has no baseline it can serve.
     register_baseline: Callable[[Warehouse, dt.date, str], ModelRef] | None = None
+    # The model inputs the champion trained on (its version's as-of date, first) and those of the
+    # scored date (second), for `ml.drift`; the family's scores are compared from its mart.
+    drift_inputs: Callable[[Warehouse, dt.date, dt.date], DriftFrames] | None = None

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml import catalog
+from ml.sql import newest_per_family_sql
 from ml.warehouse import Warehouse
 
 SERVING_DECISIONS = ("promoted", "baseline_served", "promoted_for_backfill", "rollback")
@@ -137,10 +138,7 @@ def live_outcomes(wh: Warehouse) -> pd.DataFrame:
                "ratio", "n", "verdict"]
     if not wh.table_exists(catalog.MODEL_OUTCOMES):
         return pd.DataFrame(columns=columns)
-    rows = wh.query(
-        f"SELECT o.*, CAST(o.as_of_date AS VARCHAR) AS day FROM {catalog.MODEL_OUTCOMES} o JOIN (SELECT family, "
-        f"max(as_of_date) AS d FROM {catalog.MODEL_OUTCOMES} GROUP BY family) n ON n.family = o.family "
-        "AND n.d = o.as_of_date ORDER BY o.family, o.metric")
+    rows = wh.query(newest_per_family_sql(catalog.MODEL_OUTCOMES, order="t.family, t.metric"))
     verdict = rows["below_floor"].map({True: "BELOW the live floor", False: "ok"})
     return pd.DataFrame({"family": rows["family"], "as_of_date": rows["day"].str[:10],
                          "model_version": rows["model_version"], "metric": rows["metric"],
@@ -162,6 +160,29 @@ def campaign_uplift(wh: Warehouse) -> pd.DataFrame:
     rows["powered"] = rows["powered"].map({True: "yes", False: "no"})
     rows[["treated", "control"]] = rows[["treated", "control"]].astype("int64")
     return rows[columns].fillna({"note": ""})
+
+
+def drift(wh: Warehouse) -> pd.DataFrame:
+    """Per family, its newest drift check (`ops.drift_reports`): inputs and scores, the action, the report."""
+    columns = ["family", "as_of_date", "model_version", "kind", "drifted", "compared", "drift_share", "most_drifted",
+               "reference", "action", "reason", "report"]
+    if not wh.table_exists(catalog.DRIFT_REPORTS):
+        return pd.DataFrame(columns=columns)
+    rows = wh.query(newest_per_family_sql(catalog.DRIFT_REPORTS, order="t.family, t.kind, t.column_name"))
+    # strongest drift first: the smallest p-value, or the largest distance
+    p_values = rows["method"].fillna("").str.contains("p_value")
+    rows["strength"] = rows["drift_score"].where(~p_values, 1 - rows["drift_score"])
+    found = []
+    for (family, kind), group in rows.groupby(["family", "kind"], sort=True):
+        group = group.sort_values("strength", ascending=False, kind="stable")
+        first, drifted = group.iloc[0], group[group["drifted"].astype(bool)]
+        found.append({"family": family, "as_of_date": first["day"][:10], "model_version": first["model_version"],
+                      "kind": kind, "drifted": len(drifted), "compared": int(group["drift_score"].notna().sum()),
+                      "drift_share": float(first["drift_share"]),
+                      "most_drifted": ", ".join(drifted["column_name"].head(4)) or "–",
+                      "reference": first["reference"], "action": first["action"], "reason": first["reason"],
+                      "report": Path(first["report"]).name})
+    return pd.DataFrame(found, columns=columns)
 
 
 def reports(folder: Path) -> list[Path]:

@@ -53,6 +53,7 @@ def render_view(wh, reports_folder: Path, links: Links) -> str:
     validations = overview.validations(wh)
     outcomes = overview.live_outcomes(wh)
     uplift = overview.campaign_uplift(wh)
+    drift = overview.drift(wh)
     parts = [
         _section("champions", "Champions", "the version behind each family's alias `champion`, and the decision "
                  "that made it champion: its value on that holdout beside the best baseline's",
@@ -72,6 +73,12 @@ def render_view(wh, reports_folder: Path, links: Links) -> str:
                  "customers over the window, the uplift with its 95% interval, and whether the control group "
                  "could detect the effect the audience's config expects",
                  table_html(uplift) if len(uplift) else "<p>no audience has its readout window passed yet</p>"),
+        _section("drift", "Drift", "each family's newest scoring run against the champion's training data "
+                 "(inputs) and its earlier scores (scores), by Evidently: how many columns drifted, the action "
+                 "the policy's `drift` entry took and why; the report shows every column",
+                 table_html(drift.drop(columns="report"),
+                            {"kind": drift["report"].map(lambda n: f"{links.reports_prefix}/{quote(n)}")})
+                 if len(drift) else "<p>no drift check yet</p>"),
         _section("marts", "Marts", "each mart's newest as-of date, its rows and when they were written",
                  table_html(overview.marts(wh))),
         _section("validations", "Validation", "the latest Great Expectations results; failed checks name the "

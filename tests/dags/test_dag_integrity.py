@@ -50,6 +50,20 @@ def test_pipeline_dags_are_linked_by_assets(dag_bag):
     assert "valueflow://warehouse/features/user_features" in str(train.timetable.asset_condition)
 
 
+def test_drift_check_follows_scoring_and_its_retrain_request_schedules_training(dag_bag):
+    from ml.families import FAMILY_NAMES
+
+    for name in FAMILY_NAMES:
+        score = dag_bag.dags[f"score_{name}"]
+        check, request = score.get_task(f"check_{name}_drift"), score.get_task(f"request_{name}_retrain")
+        assert check.upstream_task_ids == {f"score_{name}"}
+        assert request.upstream_task_ids == {check.task_id}
+        assert {o.uri for o in request.outlets} == {f"valueflow://drift/{name}"}
+        assert not check.outlets  # a check alone triggers nothing
+        condition = str(dag_bag.dags[f"train_{name}"].timetable.asset_condition)
+        assert f"valueflow://drift/{name}" in condition and "valueflow://warehouse/features/user_features" in condition
+
+
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_files_import_nothing_heavy_at_top_level(dag_file):
     tree = ast.parse(dag_file.read_text())

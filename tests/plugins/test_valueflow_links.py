@@ -65,6 +65,15 @@ def test_validation_task_links_to_data_docs_served_by_airflow(links, tmp_path):
     assert links.data_docs_url("stage_export", returned, tmp_path) == ""
 
 
+def test_drift_check_links_to_its_report_served_by_the_view(links):
+    returned = {"action": "warn", "report": "/var/shops/a/reports/drift-propensity-2025-12-01-inputs.html"}
+    assert links.drift_report_url("check_propensity_drift", returned, "http://airflow:8080") == (
+        "http://airflow:8080/valueflow/view/reports/drift-propensity-2025-12-01-inputs.html")
+    assert links.drift_report_url("score_propensity", returned) == ""
+    assert links.drift_report_url("check_propensity_drift", {"report": "/tmp/notes.html"}) == ""  # not served
+    assert links.drift_report_url("check_propensity_drift", None) == ""  # not run yet
+
+
 def test_airflow_loads_the_plugin(tmp_path):
     """Airflow's own plugin manager finds the links, the Data Docs app and the navigation entry."""
     script = (
@@ -79,7 +88,7 @@ def test_airflow_loads_the_plugin(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {"MLflow run", "MLflow model", "Data Docs"} <= set(loaded["links"])
+    assert {"MLflow run", "MLflow model", "Data Docs", "Drift report"} <= set(loaded["links"])
     assert {"/valueflow/data-docs", "/valueflow/view"} <= set(loaded["apps"])
     assert {"Data Docs", "ValueFlow"} <= set(loaded["views"])
 
@@ -121,6 +130,7 @@ def test_the_valueflow_view_and_reports_are_served_only_to_a_signed_in_user(link
     reports = state_home / "reports"
     reports.mkdir()
     (reports / "marketing-2024-06-03.html").write_text("<h1>the report</h1>")
+    (reports / "drift-sales_forecast-2024-06-03-inputs.html").write_text("<h1>drift</h1>")
     app = links.view_app()
     app.dependency_overrides[get_user] = _refuse
     client = TestClient(app)
@@ -135,5 +145,6 @@ def test_the_valueflow_view_and_reports_are_served_only_to_a_signed_in_user(link
     page = client.get("/").text
     assert '<section id="champions">' in page and "marketing-2024-06-03" in page
     assert client.get("/reports/marketing-2024-06-03.html").text == "<h1>the report</h1>"
+    assert client.get("/reports/drift-sales_forecast-2024-06-03-inputs.html").text == "<h1>drift</h1>"
     for name in ("marketing-2024-06-04.html", "..%2F..%2Fetc%2Fpasswd", "notes.html"):
         assert client.get(f"/reports/{name}").status_code == 404, name

@@ -185,9 +185,10 @@ def test_the_whole_chain_succeeds_on_celery_from_asset_events(stack, chain):
     for dag_id, run in runs.items():
         assert run["state"] == "success", dag_id
         for ti in airflow.task_instances(dag_id, run["dag_run_id"]):
-            # A family whose first challenger lost to the naive baseline has nothing to score with.
+            # A family whose first challenger lost to the naive baseline has nothing to score with;
+            # a drift check asks for a retrain only where the policy says so (else the request is skipped).
             allowed = {"success", "skipped"} if dag_id.startswith("score_") and dag_id[6:] not in with_champion \
-                else {"success"}
+                or ti["task_id"].startswith("request_") else {"success"}
             assert ti["state"] in allowed, f"{dag_id}.{ti['task_id']}: {ti['state']}"
             if ti["state"] == "success":
                 assert ti["queue"] == stack.queue, f"{dag_id}.{ti['task_id']} ran outside the Celery queue"
@@ -222,6 +223,11 @@ def test_marts_in_postgresql_carry_the_champion(stack, chain):
             champion = with_champion[name]
             assert [r[:3] for r in rows] == [(name, champion["version"], champion["run_id"])], f"{mart}: {rows}"
             assert rows[0][3] > 0
+            # the drift check of that scoring run, in PostgreSQL, for the same version
+            checked = con.execute("SELECT DISTINCT model_version, action FROM ops.drift_reports WHERE family = %s "
+                                  "AND as_of_date = %s AND kind = 'input'", (name, chain["as_of"])).fetchall()
+            assert len(checked) == 1 and checked[0][0] == champion["version"], checked
+            assert checked[0][1] in ("none", "warn"), checked  # trained for this date: never a retrain
 
 
 def _mlflow(stack: LocalStack, method: str, path: str, **kwargs) -> dict:
@@ -488,4 +494,5 @@ def test_a_backfilled_week_runs_for_its_own_date_down_the_asset_chain(stack, cha
         assert runs[f"train_{name}"]["run_type"] == "asset_triggered"
         states = {ti["task_id"]: ti["state"] for ti in
                   chain["airflow"].task_instances(f"score_{name}", runs[f"score_{name}"]["dag_run_id"])}
-        assert states == {f"score_{name}": "success"}
+        assert states[f"score_{name}"] == states[f"check_{name}_drift"] == "success", states
+        assert states[f"request_{name}_retrain"] == "skipped", states  # its champion was trained for that week

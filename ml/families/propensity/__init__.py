@@ -24,15 +24,16 @@ after its origin. Modules in pipeline order:
 * `score`       every active customer, in chunks, into the mart
 * `pyfunc`      the fitted model logged as an MLflow pyfunc (folder artifact, no pickled Keras)
 * `outcomes`    the mart for D against who bought in [D, D + 30), beside recency, frequency and BG/NBD
+* `drift`       the inputs at the champion's training origins and at D, for the drift check (`ml.drift`)
 """
 from ml import catalog
 from ml.families.base import ModelFamily
-from ml.families.propensity import evaluate, features, score, train
+from ml.families.propensity import drift, evaluate, features, score, train
 from ml.families.propensity.config import NAME
 
 FAMILY = ModelFamily(name=NAME, mart=catalog.USER_PROPENSITY, build_features=features.build_features,
                      train=train.train, evaluate=evaluate.evaluate, score=score.score,
-                     register_baseline=evaluate.register_baseline,
+                     register_baseline=evaluate.register_baseline, drift_inputs=drift.drift_inputs,
                      description="30-day purchase propensity and churn risk (logistic vs LightGBM vs CNN)")
 
 __all__ = ["FAMILY"]

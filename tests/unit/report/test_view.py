@@ -107,3 +107,26 @@ def test_the_page_links_versions_runs_data_docs_and_reports(decided, tmp_path):
     assert text.index("marketing-2024-06-03") < text.index("marketing-2024-05-27")  # newest first
     assert 'href="/valueflow/view/reports/marketing-2024-06-03.html"' in text
     assert "no validation yet" in text
+
+
+def test_drift_shows_each_family_s_newest_check_and_links_its_report(warehouse, tmp_path):
+    def rows(day, kind, drifted, action):
+        return pd.DataFrame({
+            "kind": kind, "column_name": ["recency_days", "frequency", "monetary"], "method": "K-S p_value",
+            "threshold": 0.05, "drift_score": [0.001, 0.2, 0.01], "drifted": drifted, "drift_share": sum(drifted) / 3,
+            "reference": "customers active at the training origins", "reference_as_of": day - dt.timedelta(days=60),
+            "reference_rows": 900, "current_rows": 950, "action": action, "reason": f"{action} because",
+            "report": f"/x/reports/drift-propensity-{day}-{kind}s.html", "family": "propensity", "as_of_date": day,
+            "model_name": "propensity", "model_version": "3", "run_id": "r", "checked_at": pd.Timestamp("2024-06-03")})
+
+    assert "no drift check yet" in view.render_view(warehouse, tmp_path, view.Links(None, tmp_path, "/dd", "/rp"))
+    warehouse.append("ops.drift_reports", rows(AS_OF - dt.timedelta(days=7), "input", [False] * 3, "none"))
+    warehouse.append("ops.drift_reports", pd.concat([rows(AS_OF, "input", [True, False, True], "warn"),
+                                                     rows(AS_OF, "score", [False] * 3, "warn")]))
+    shown = overview.drift(warehouse)
+    assert shown["as_of_date"].tolist() == [AS_OF.isoformat()] * 2 and shown["kind"].tolist() == ["input", "score"]
+    first = shown.iloc[0]
+    assert (first["drifted"], first["compared"], first["action"]) == (2, 3, "warn")
+    assert first["most_drifted"] == "recency_days, monetary"  # strongest first
+    text = view.render_view(warehouse, tmp_path, view.Links(None, tmp_path, "/dd", "/rp"))
+    assert '<section id="drift">' in text and f'href="/rp/drift-propensity-{AS_OF}-inputs.html"' in text
