@@ -27,6 +27,12 @@ TREE_STATISTICS = re.compile(rb"^(internal_count|internal_weight|leaf_count|leaf
 WIDE_SHARE = 0.25
 
 
+# Evidently's drift reports embed its UI library, minified JS whose numbers can equal an id by chance;
+# the report's own data is its `var metric_<id> = {...}` script, and that is what is scanned.
+EVIDENTLY_REPORT = b"window.drawDashboard("
+EVIDENTLY_DATA = re.compile(rb"<script>\s*var metric_[0-9a-f]+ = .*?</script>", re.S)
+
+
 def customer_ids() -> list[str]:
     with connect() as wh:
         frame = wh.query("SELECT DISTINCT customer_id FROM raw.order_lines WHERE customer_id IS NOT NULL")
@@ -55,6 +61,8 @@ def leaks(workspace: Path, ids: list[str]) -> list[str]:
     for path in readable_files(workspace):
         for name, data in contents(path):
             text = TREE_STATISTICS.sub(b"", data)
+            if EVIDENTLY_REPORT in text:
+                text = b"\n".join(EVIDENTLY_DATA.findall(text))
             match = as_tokens.search(text)
             if match:
                 line = text[text.rfind(b"\n", 0, match.start()) + 1 : match.end() + 60]
